@@ -1,0 +1,146 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/certs"
+	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
+	"github.com/tidb-backup-guard/tidb-backup-guard/webhook"
+)
+
+// App is a configured tidb-backup-guard server, ready to Start.
+type App struct {
+	opts     *Options
+	log      logr.Logger
+	config   defaults.Config
+	registry *prometheus.Registry
+	certs    certs.Source
+	webhook  *webhook.Server
+	now      func() time.Time
+}
+
+// New validates the options and builds every selected component. Nothing listens or
+// contacts the API server until Start.
+func New(o *Options, log logr.Logger) (*App, error) {
+	if errs := o.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("invalid options: %w", errs.ToAggregate())
+	}
+	cfg, _ := o.DefaultsConfig()
+	a := &App{opts: o, log: log, config: cfg, registry: prometheus.NewRegistry(), now: time.Now}
+	if o.has(ComponentWebhook) {
+		src, err := certs.NewFileSource(o.CertDir, o.CertPollInterval)
+		if err != nil {
+			return nil, err
+		}
+		a.certs = src
+		mux := http.NewServeMux()
+		(&webhook.Webhooks{
+			Config:  cfg,
+			Log:     log.WithName("webhook"),
+			Metrics: webhook.NewMetrics(a.registry),
+		}).Register(mux)
+		minTLS := uint16(tls.VersionTLS12)
+		if o.TLSMinVersion == "1.3" {
+			minTLS = tls.VersionTLS13
+		}
+		a.webhook = webhook.NewServer(webhook.ServerOptions{
+			Addr:           o.webhookAddr(),
+			GetCertificate: src.GetCertificate,
+			MinTLSVersion:  minTLS,
+			EnableHTTP2:    o.EnableHTTP2,
+			Handler:        mux,
+			Log:            log.WithName("webhook"),
+		})
+	}
+	log.Info("Configured", "components", o.Components, "logBackupDefaults", cfg.LogDefaults.String(),
+		"replaceSchemaDefaults", cfg.ReplaceSchemaDefaults)
+	return a, nil
+}
+
+// Start runs every component until ctx is done or one of them fails.
+func (a *App) Start(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	if a.webhook != nil {
+		g.Go(func() error { return a.certs.Start(ctx) })
+		g.Go(func() error { return a.webhook.Start(ctx) })
+	}
+	if a.opts.HealthProbeBindAddress != "0" {
+		g.Go(func() error { return a.serveHTTP(ctx, "health probes", a.opts.HealthProbeBindAddress, a.healthMux()) })
+	}
+	if a.opts.MetricsBindAddress != "0" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{ctrlmetrics.Registry, a.registry}, promhttp.HandlerOpts{}))
+		g.Go(func() error { return a.serveHTTP(ctx, "metrics", a.opts.MetricsBindAddress, mux) })
+	}
+	return g.Wait()
+}
+
+// Ready reports nil when every selected component can do its work: the webhook server
+// listens and holds a certificate valid now.
+func (a *App) Ready() error {
+	if a.webhook == nil {
+		return nil
+	}
+	if err := a.webhook.Listening(); err != nil {
+		return err
+	}
+	return certs.Check(a.certs, a.now())
+}
+
+// WebhookAddr is the webhook server's listen address once it listens.
+func (a *App) WebhookAddr() string {
+	if a.webhook == nil {
+		return ""
+	}
+	return a.webhook.Addr()
+}
+
+func (a *App) healthMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	live := &healthz.Handler{Checks: map[string]healthz.Checker{"ping": healthz.Ping}}
+	ready := &healthz.Handler{Checks: map[string]healthz.Checker{"components": func(*http.Request) error { return a.Ready() }}}
+	mux.Handle("/healthz", http.StripPrefix("/healthz", live))
+	mux.Handle("/healthz/", http.StripPrefix("/healthz", live))
+	mux.Handle("/readyz", http.StripPrefix("/readyz", ready))
+	mux.Handle("/readyz/", http.StripPrefix("/readyz", ready))
+	return mux
+}
+
+// serveHTTP serves a plain-HTTP endpoint until ctx is done.
+func (a *App) serveHTTP(ctx context.Context, what, addr string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen for %s on %s: %w", what, addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	a.log.Info("Serving "+what, "address", ln.Addr().String())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("serve %s: %w", what, err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shut down %s: %w", what, err)
+	}
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve %s: %w", what, err)
+	}
+	return nil
+}

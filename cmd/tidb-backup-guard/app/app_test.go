@@ -1,0 +1,143 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/test/testcerts"
+)
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startApp runs the webhook component on loopback with a fresh certificate.
+func startApp(t *testing.T) (*App, *Options, *x509.CertPool) {
+	t.Helper()
+	dir := t.TempDir()
+	ca, err := testcerts.ServingCert(dir, time.Hour, "127.0.0.1")
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(ca))
+
+	o := NewOptions()
+	o.WebhookHost, o.WebhookPort, o.CertDir = "127.0.0.1", freePort(t), dir
+	o.MetricsBindAddress = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	o.HealthProbeBindAddress = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	a, err := New(o, logr.Discard())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		assert.NoError(t, <-done)
+	})
+	require.Eventually(t, func() bool { return a.Ready() == nil }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + o.HealthProbeBindAddress + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	}, 10*time.Second, 10*time.Millisecond)
+	return a, o, pool
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+func TestServeHealthReadyMetrics(t *testing.T) {
+	a, o, pool := startApp(t)
+
+	code, _ := httpGet(t, "http://"+o.HealthProbeBindAddress+"/healthz")
+	assert.Equal(t, http.StatusOK, code)
+	code, _ = httpGet(t, "http://"+o.HealthProbeBindAddress+"/readyz")
+	assert.Equal(t, http.StatusOK, code)
+
+	// One admission request over TLS, then the metrics show it.
+	review, err := os.ReadFile(filepath.Join("..", "..", "..", "webhook", "testdata", "create-log-backup.json"))
+	require.NoError(t, err)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := c.Post("https://"+a.WebhookAddr()+"/mutate-pingcap-com-v1alpha1-backup", "application/json", bytes.NewReader(review))
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	assert.Contains(t, string(body), `"patchType":"JSONPatch"`)
+
+	code, metrics := httpGet(t, "http://"+o.MetricsBindAddress+"/metrics")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, metrics, `tidb_backup_guard_webhook_requests_total{result="patched",webhook="mutate-backup"} 1`)
+	assert.Contains(t, metrics, "go_goroutines", "runtime metrics are exported too")
+}
+
+func TestReadyOnlyWithAValidCertificate(t *testing.T) {
+	a, _, _ := startApp(t)
+	require.NoError(t, a.Ready())
+	a.now = func() time.Time { return time.Now().Add(2 * time.Hour) } // past NotAfter
+	assert.ErrorContains(t, a.Ready(), "expired")
+}
+
+func TestTLSSettings(t *testing.T) {
+	a, _, pool := startApp(t)
+	dial := func(cfg *tls.Config) (*tls.ConnectionState, error) {
+		cfg.RootCAs = pool
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", a.WebhookAddr(), cfg)
+		if err != nil {
+			return nil, err
+		}
+		defer conn.Close()
+		st := conn.ConnectionState()
+		return &st, nil
+	}
+	_, err := dial(&tls.Config{MaxVersion: tls.VersionTLS11})
+	assert.Error(t, err, "TLS 1.1 must be refused")
+
+	st, err := dial(&tls.Config{MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12})
+	require.NoError(t, err)
+	assert.Equal(t, uint16(tls.VersionTLS12), st.Version)
+
+	st, err = dial(&tls.Config{NextProtos: []string{"h2", "http/1.1"}})
+	require.NoError(t, err)
+	assert.Equal(t, "http/1.1", st.NegotiatedProtocol, "HTTP/2 is off by default")
+}
+
+func TestMainCommands(t *testing.T) {
+	var out, errOut strings.Builder
+	assert.Equal(t, 0, Main([]string{"version"}, &out, &errOut))
+	assert.Contains(t, out.String(), "tidb-backup-guard ")
+	assert.Equal(t, 2, Main(nil, &out, &errOut))
+	assert.Equal(t, 2, Main([]string{"frobnicate"}, &out, &errOut))
+	errOut.Reset()
+	assert.Equal(t, 1, Main([]string{"serve", "--cert-dir", t.TempDir(), "--log-backup-min-retry-duration=30"}, &out, &errOut))
+	assert.Contains(t, errOut.String(), "must be a Go duration such as 30s or 5m (missing unit)")
+	errOut.Reset()
+	assert.Equal(t, 1, Main([]string{"serve", "--cert-dir", t.TempDir()}, &out, &errOut))
+	assert.Contains(t, errOut.String(), "tls.crt", "a missing certificate stops start-up with a clear message")
+}

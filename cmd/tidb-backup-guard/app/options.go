@@ -1,0 +1,193 @@
+package app
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
+)
+
+// Component names accepted by --components.
+const (
+	ComponentWebhook = "webhook"
+)
+
+// knownComponents lists what this build can run.
+var knownComponents = []string{ComponentWebhook}
+
+// Environment variables that set the log-backup defaults when the matching flag is not given.
+const (
+	EnvMinRetryDuration = "LOG_BACKUP_MIN_RETRY_DURATION"
+	EnvMaxRetries       = "LOG_BACKUP_MAX_RETRIES"
+	EnvRetryTimeout     = "LOG_BACKUP_RETRY_TIMEOUT"
+)
+
+// Options are the settings of `tidb-backup-guard serve`.
+type Options struct {
+	// WebhookHost and WebhookPort are where the webhook server listens.
+	WebhookHost string
+	WebhookPort int
+	// CertDir holds tls.crt and tls.key.
+	CertDir string
+	// CertPollInterval is how often the certificate files are re-read without a file event.
+	CertPollInterval time.Duration
+	// TLSMinVersion is "1.2" or "1.3".
+	TLSMinVersion string
+	// EnableHTTP2 offers h2 on the webhook server.
+	EnableHTTP2 bool
+	// MetricsBindAddress and HealthProbeBindAddress serve /metrics and /healthz, /readyz;
+	// "0" turns one off.
+	MetricsBindAddress     string
+	HealthProbeBindAddress string
+	// Components selects what runs.
+	Components []string
+
+	// The log-backup defaults, as written (parsed in Validate).
+	MinRetryDuration string
+	MaxRetries       string
+	RetryTimeout     string
+	// ReplaceSchemaDefaults replaces a log Backup's policy that holds exactly the CRD's
+	// snapshot defaults.
+	ReplaceSchemaDefaults bool
+}
+
+// NewOptions returns the defaults of every option.
+func NewOptions() *Options {
+	d := defaults.BuiltinLogDefaults
+	return &Options{
+		WebhookPort:            9443,
+		CertDir:                "/tmp/k8s-webhook-server/serving-certs",
+		CertPollInterval:       10 * time.Second,
+		TLSMinVersion:          "1.2",
+		MetricsBindAddress:     ":8080",
+		HealthProbeBindAddress: ":8081",
+		Components:             []string{ComponentWebhook},
+		MinRetryDuration:       defaults.FormatDuration(d.MinRetryDuration),
+		MaxRetries:             strconv.FormatInt(d.MaxRetryTimes, 10),
+		RetryTimeout:           defaults.FormatDuration(d.RetryTimeout),
+		ReplaceSchemaDefaults:  true,
+	}
+}
+
+// Flag names of the policy defaults (referred to by Complete and in errors).
+const (
+	flagMinRetryDuration = "log-backup-min-retry-duration"
+	flagMaxRetries       = "log-backup-max-retries"
+	flagRetryTimeout     = "log-backup-retry-timeout"
+)
+
+// AddFlags registers the options on fs.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.WebhookHost, "webhook-host", o.WebhookHost, "Address the webhook server binds to; empty means all interfaces.")
+	fs.IntVar(&o.WebhookPort, "webhook-port", o.WebhookPort, "Port of the webhook server (HTTPS).")
+	fs.StringVar(&o.CertDir, "cert-dir", o.CertDir, "Directory holding the serving certificate as tls.crt and tls.key; reloaded on change.")
+	fs.DurationVar(&o.CertPollInterval, "cert-poll-interval", o.CertPollInterval, "How often the certificate files are re-read even without a file event.")
+	fs.StringVar(&o.TLSMinVersion, "tls-min-version", o.TLSMinVersion, "Minimum TLS version of the webhook server: 1.2 or 1.3.")
+	fs.BoolVar(&o.EnableHTTP2, "enable-http2", o.EnableHTTP2, "Offer HTTP/2 on the webhook server (off: the API server uses HTTP/1.1).")
+	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, "Address of the Prometheus /metrics endpoint; 0 turns it off.")
+	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress, "Address of /healthz and /readyz; 0 turns them off.")
+	fs.StringSliceVar(&o.Components, "components", o.Components, "What to run: "+strings.Join(knownComponents, ",")+". The webhook alone needs no Kubernetes API access.")
+	fs.StringVar(&o.MinRetryDuration, flagMinRetryDuration, o.MinRetryDuration, "Log-backup default minRetryDuration (env "+EnvMinRetryDuration+").")
+	fs.StringVar(&o.MaxRetries, flagMaxRetries, o.MaxRetries, "Log-backup default maxRetryTimes (env "+EnvMaxRetries+").")
+	fs.StringVar(&o.RetryTimeout, flagRetryTimeout, o.RetryTimeout, "Log-backup default retryTimeout (env "+EnvRetryTimeout+").")
+	fs.BoolVar(&o.ReplaceSchemaDefaults, "replace-schema-defaults", o.ReplaceSchemaDefaults,
+		"Treat a log Backup's policy holding exactly the CRD's snapshot defaults (300s/2/30m) as unset on create.")
+}
+
+// Complete takes the policy defaults from the environment where the flag was not given:
+// flags win over environment variables, which win over the built-in values.
+func (o *Options) Complete(fs *pflag.FlagSet, getenv func(string) string) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	for _, e := range []struct {
+		flag, env string
+		dst       *string
+	}{
+		{flagMinRetryDuration, EnvMinRetryDuration, &o.MinRetryDuration},
+		{flagMaxRetries, EnvMaxRetries, &o.MaxRetries},
+		{flagRetryTimeout, EnvRetryTimeout, &o.RetryTimeout},
+	} {
+		if v := getenv(e.env); v != "" && (fs == nil || !fs.Changed(e.flag)) {
+			*e.dst = v
+		}
+	}
+}
+
+// Validate checks every option and returns all problems at once; paths name the flags.
+func (o *Options) Validate() field.ErrorList {
+	var errs field.ErrorList
+	if o.WebhookPort < 1 || o.WebhookPort > 65535 {
+		errs = append(errs, field.Invalid(field.NewPath("--webhook-port"), o.WebhookPort, "must be between 1 and 65535"))
+	}
+	if o.TLSMinVersion != "1.2" && o.TLSMinVersion != "1.3" {
+		errs = append(errs, field.NotSupported(field.NewPath("--tls-min-version"), o.TLSMinVersion, []string{"1.2", "1.3"}))
+	}
+	if o.CertDir == "" {
+		errs = append(errs, field.Required(field.NewPath("--cert-dir"), "the webhook needs a serving certificate"))
+	}
+	if o.CertPollInterval <= 0 {
+		errs = append(errs, field.Invalid(field.NewPath("--cert-poll-interval"), o.CertPollInterval.String(), "must be greater than 0"))
+	}
+	if len(o.Components) == 0 {
+		errs = append(errs, field.Required(field.NewPath("--components"), "name at least one of "+strings.Join(knownComponents, ", ")))
+	}
+	for i, c := range o.Components {
+		if !slices.Contains(knownComponents, c) {
+			errs = append(errs, field.NotSupported(field.NewPath("--components").Index(i), c, knownComponents))
+		}
+	}
+	_, policyErrs := o.DefaultsConfig()
+	return append(errs, policyErrs...)
+}
+
+// DefaultsConfig parses the policy options into the configuration the webhooks and the
+// reconciler share. The defaults must pass the same validation as a policy on an object.
+func (o *Options) DefaultsConfig() (defaults.Config, field.ErrorList) {
+	var errs field.ErrorList
+	cfg := defaults.Config{ReplaceSchemaDefaults: o.ReplaceSchemaDefaults}
+	paths := map[string]*field.Path{
+		defaults.FieldMinRetryDuration: field.NewPath("--" + flagMinRetryDuration + " (or " + EnvMinRetryDuration + ")"),
+		defaults.FieldMaxRetryTimes:    field.NewPath("--" + flagMaxRetries + " (or " + EnvMaxRetries + ")"),
+		defaults.FieldRetryTimeout:     field.NewPath("--" + flagRetryTimeout + " (or " + EnvRetryTimeout + ")"),
+	}
+	parse := func(name, value string) time.Duration {
+		d, detail := defaults.ParseDuration(value)
+		if detail != "" {
+			errs = append(errs, field.Invalid(paths[name], value, detail))
+		}
+		return d
+	}
+	cfg.LogDefaults.MinRetryDuration = parse(defaults.FieldMinRetryDuration, o.MinRetryDuration)
+	cfg.LogDefaults.RetryTimeout = parse(defaults.FieldRetryTimeout, o.RetryTimeout)
+	n, err := strconv.ParseInt(o.MaxRetries, 10, 64)
+	if err != nil {
+		errs = append(errs, field.Invalid(paths[defaults.FieldMaxRetryTimes], o.MaxRetries, "must be an integer"))
+	}
+	cfg.LogDefaults.MaxRetryTimes = n
+	if len(errs) > 0 {
+		return cfg, errs
+	}
+	// The same rules as a policy on an object (range, overflow), reported per flag.
+	for _, e := range cfg.Validate(field.NewPath("defaults")) {
+		name := strings.TrimPrefix(e.Field, "defaults.")
+		if p, ok := paths[name]; ok {
+			e.Field = p.String()
+		}
+		errs = append(errs, e)
+	}
+	return cfg, errs
+}
+
+// has reports whether a component is selected.
+func (o *Options) has(component string) bool { return slices.Contains(o.Components, component) }
+
+// webhookAddr is the webhook listen address.
+func (o *Options) webhookAddr() string { return fmt.Sprintf("%s:%d", o.WebhookHost, o.WebhookPort) }

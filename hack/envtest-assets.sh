@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Builds the binaries the tests and the demo need -- kube-apiserver, kubectl, etcd and
+# helm -- from the Go module proxy, once, into a cache directory, and prints that
+# directory as the last line of stdout. Progress goes to stderr.
+#
+# The versions come from the tools modules under hack/tools/ (their go.mod files are the
+# single source of truth) and are part of the cache path, so a version bump builds anew
+# and an unchanged checkout reuses what is there.
+#
+#   ASSETS_CACHE   cache root (default: ${XDG_CACHE_HOME:-$HOME/.cache}/tidb-backup-guard)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+tools="$here/tools"
+cache_root=${ASSETS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tidb-backup-guard}
+
+modversion() { (cd "$tools/$1" && go list -m -f '{{.Version}}' "$2"); }
+
+k8s=$(modversion kube k8s.io/kubernetes)
+etcd=$(modversion etcd go.etcd.io/etcd/server/v3)
+helm=$(modversion helm helm.sh/helm/v3)
+dir="$cache_root/assets/k8s-$k8s-etcd-$etcd-helm-$helm"
+mkdir -p "$dir"
+
+log() { printf '[envtest-assets %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# build NAME MODULE_DIR PACKAGE: builds into a temporary name and renames, so an
+# interrupted build never leaves a half-written binary that looks cached.
+build() {
+	local name=$1 module=$2 pkg=$3
+	if [ -x "$dir/$name" ]; then
+		log "$name: cached"
+		return
+	fi
+	log "$name: building $pkg (first time only; kube-apiserver takes about 5-8 minutes on 2 cores)"
+	local start=$SECONDS
+	# A heartbeat, so a long quiet compile does not look like a hang.
+	( while sleep 30; do log "$name: still building ($((SECONDS - start))s)"; done ) &
+	local beat=$!
+	trap 'kill $beat 2>/dev/null' RETURN
+	(cd "$tools/$module" && go build -trimpath -o "$dir/.$name.tmp" "$pkg")
+	mv "$dir/.$name.tmp" "$dir/$name"
+	log "$name: built in $((SECONDS - start))s"
+}
+
+build etcd etcd go.etcd.io/etcd/server/v3
+build kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver
+build kubectl kube k8s.io/kubernetes/cmd/kubectl
+build helm helm helm.sh/helm/v3/cmd/helm
+
+echo "$dir"

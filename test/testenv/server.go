@@ -1,0 +1,125 @@
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app"
+	"github.com/tidb-backup-guard/tidb-backup-guard/test/testcerts"
+)
+
+// Server is a tidb-backup-guard App running in this process against an Env.
+type Server struct {
+	App     *app.App
+	Options *app.Options
+	// BaseURL is where the API server calls the webhooks.
+	BaseURL string
+	// CABundle is the CA the webhook configurations trust.
+	CABundle []byte
+
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// StartServer runs the same App that `tidb-backup-guard serve` runs, with a fresh serving
+// certificate, registers the webhook configurations for it, and returns once the API
+// server reaches the webhooks. edit may change the options first.
+func (e *Env) StartServer(ctx context.Context, log logr.Logger, edit func(*app.Options)) (*Server, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	certDir := filepath.Join(e.Dir, "certs-"+strconv.Itoa(port))
+	ca, err := testcerts.ServingCert(certDir, 24*time.Hour, "127.0.0.1", "localhost")
+	if err != nil {
+		return nil, fmt.Errorf("serving certificate: %w", err)
+	}
+	opts := app.NewOptions()
+	opts.WebhookHost, opts.WebhookPort, opts.CertDir = "127.0.0.1", port, certDir
+	opts.MetricsBindAddress, opts.HealthProbeBindAddress = "0", "0"
+	opts.Components = []string{app.ComponentWebhook}
+	if edit != nil {
+		edit(opts)
+	}
+	a, err := app.New(opts, log)
+	if err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s := &Server{App: a, Options: opts, BaseURL: fmt.Sprintf("https://127.0.0.1:%d", port), CABundle: ca, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- a.Start(runCtx) }()
+	if err := s.waitReady(ctx); err != nil {
+		_ = s.Stop()
+		return nil, err
+	}
+	if err := RegisterWebhooks(ctx, e.Client, s.BaseURL, ca); err != nil {
+		_ = s.Stop()
+		return nil, err
+	}
+	if err := e.WaitForWebhooks(ctx); err != nil {
+		_ = s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) waitReady(ctx context.Context) error {
+	return wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		select {
+		case err := <-s.done:
+			return false, fmt.Errorf("server stopped while starting: %w", err)
+		default:
+		}
+		return s.App.Ready() == nil, nil
+	})
+}
+
+// Stop stops the server and waits for it.
+func (s *Server) Stop() error {
+	s.cancel()
+	select {
+	case err := <-s.done:
+		return err
+	case <-time.After(30 * time.Second):
+		return errors.New("server did not stop within 30s")
+	}
+}
+
+// WaitForWebhooks returns once the API server calls the mutating webhook: a server-side
+// dry-run create of a log Backup comes back with a defaulted policy. The API server
+// picks up new webhook configurations asynchronously, so the first calls may miss it.
+func (e *Env) WaitForWebhooks(ctx context.Context) error {
+	return wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		probe := Empty(BackupGVK)
+		probe.SetNamespace("default")
+		probe.SetName("webhook-probe")
+		if err := unstructured.SetNestedField(probe.Object, "log", "spec", "backupMode"); err != nil {
+			return false, err
+		}
+		if err := e.Client.Create(ctx, probe, client.DryRunAll); err != nil {
+			return false, nil //nolint:nilerr // not reachable yet: keep polling
+		}
+		v, _, _ := unstructured.NestedString(probe.Object, "spec", "backoffRetryPolicy", "minRetryDuration")
+		return v != "", nil // the probe sends no policy: only the webhook adds one
+	})
+}

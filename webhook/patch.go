@@ -1,0 +1,101 @@
+package webhook
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
+)
+
+const defaultsKeepAnnotation = defaults.KeepSchemaDefaultsAnnotation
+
+// patchOp is one RFC 6902 operation.
+type patchOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value"`
+}
+
+// fillPolicy returns the patch that gives the log-backup policy found at ptr (a JSON
+// pointer; fldPath is the same place as a field path) its defaults, and the warnings to
+// return. A malformed policy gets no patch: the validating webhook reports it.
+func fillPolicy(cfg defaults.Config, policy any, ptr string, fldPath *field.Path, keep bool) ([]patchOp, []string) {
+	cur, errs := defaults.ReadFields(policy, fldPath)
+	if len(errs) > 0 {
+		return nil, nil
+	}
+	d := cfg.FillLog(cur, keep, fldPath)
+	if !d.Changed() {
+		return nil, d.Warnings
+	}
+	if _, isObject := policy.(map[string]any); !isObject {
+		// Absent or null: add the whole policy object.
+		return []patchOp{{Op: "add", Path: ptr, Value: d.Result.Map()}}, d.Warnings
+	}
+	ops := make([]patchOp, 0, len(d.Set)+len(d.Replaced))
+	for _, f := range d.Set {
+		ops = append(ops, patchOp{Op: "add", Path: ptr + "/" + f, Value: d.Result.Value(f)})
+	}
+	for _, f := range d.Replaced {
+		ops = append(ops, patchOp{Op: "replace", Path: ptr + "/" + f, Value: d.Result.Value(f)})
+	}
+	return ops, d.Warnings
+}
+
+// patched allows the request with the given operations (none: no patch at all).
+func patched(ops []patchOp, warnings []string) (*admissionv1.AdmissionResponse, error) {
+	resp := allowed(warnings)
+	if len(ops) == 0 {
+		return resp, nil
+	}
+	body, err := json.Marshal(ops)
+	if err != nil {
+		return nil, fmt.Errorf("encode patch: %w", err)
+	}
+	pt := admissionv1.PatchTypeJSONPatch
+	resp.Patch, resp.PatchType = body, &pt
+	return resp, nil
+}
+
+// checkPolicy validates one policy. On UPDATE (old != nil) a policy that the update does
+// not change is never rejected: TiDB Operator writes status through the main resource,
+// and an object created before this webhook must stay writable. Its problems become
+// warnings instead.
+func checkPolicy(policy any, old *any, fldPath *field.Path) (field.ErrorList, []string) {
+	cur, errs := defaults.ReadFields(policy, fldPath)
+	var warnings []string
+	if len(errs) == 0 {
+		errs, warnings = defaults.Validate(cur, fldPath)
+	}
+	if old == nil || !reflect.DeepEqual(*old, policy) {
+		return errs, warnings
+	}
+	if len(errs) == 0 {
+		return nil, nil // unchanged and valid: nothing new to say on every status write
+	}
+	kept := make([]string, 0, len(errs))
+	for _, e := range errs {
+		kept = append(kept, fmt.Sprintf("%s: invalid value %s kept because this update does not change it",
+			e.Field, shorten(fmt.Sprintf("%#v", e.BadValue), 24)))
+	}
+	return nil, kept
+}
+
+// deny rejects a request with Kubernetes' usual "is invalid" status, field causes included.
+func deny(kind, name string, errs field.ErrorList, warnings []string) *admissionv1.AdmissionResponse {
+	status := apierrors.NewInvalid(schema.GroupKind{Group: group, Kind: kind}, name, errs).ErrStatus
+	return &admissionv1.AdmissionResponse{Allowed: false, Result: &status, Warnings: warnings}
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

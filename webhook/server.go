@@ -1,0 +1,143 @@
+package webhook
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+)
+
+// ServerOptions configure the HTTPS server the API server calls.
+type ServerOptions struct {
+	// Addr is the listen address, host:port; port 0 picks a free port (see Server.Addr).
+	Addr string
+	// GetCertificate returns the serving certificate for each handshake, so a rotated
+	// certificate is served without a restart.
+	GetCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	// MinTLSVersion is tls.VersionTLS12 (the default) or tls.VersionTLS13.
+	MinTLSVersion uint16
+	// EnableHTTP2 offers h2 in ALPN. Off by default: the API server speaks HTTP/1.1 to
+	// webhooks unless told otherwise, and HTTP/2 has carried rapid-reset style attacks.
+	EnableHTTP2 bool
+	// Handler serves the requests (usually a mux with Webhooks.Register applied).
+	Handler http.Handler
+	// Log receives start, stop and serve errors.
+	Log logr.Logger
+}
+
+// Timeouts of the webhook server. The API server gives a webhook at most 30 s
+// (timeoutSeconds) and keeps idle connections for 90 s; the idle timeout is longer so
+// the client, not the server, closes an idle connection (no races on reuse).
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 120 * time.Second
+	shutdownTimeout   = 25 * time.Second
+)
+
+// Server is the webhook HTTPS server.
+type Server struct {
+	opts      ServerOptions
+	server    *http.Server
+	addr      atomic.Pointer[string]
+	listening atomic.Bool
+}
+
+// NewServer builds a server; Start runs it.
+func NewServer(opts ServerOptions) *Server {
+	if opts.MinTLSVersion == 0 {
+		opts.MinTLSVersion = tls.VersionTLS12
+	}
+	s := &Server{opts: opts}
+	s.server = &http.Server{
+		Handler:           opts.Handler,
+		TLSConfig:         TLSConfig(opts.MinTLSVersion, opts.EnableHTTP2, opts.GetCertificate),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          nil,
+	}
+	if !opts.EnableHTTP2 {
+		// A non-nil, empty map is how net/http is told not to serve h2 over TLS.
+		s.server.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+	}
+	return s
+}
+
+// TLSConfig is the server TLS configuration: TLS 1.2 or newer, forward-secret AEAD
+// suites only (the TLS 1.3 suites are fixed by Go and all strong).
+func TLSConfig(minVersion uint16, enableHTTP2 bool, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
+	protos := []string{"http/1.1"}
+	if enableHTTP2 {
+		protos = []string{"h2", "http/1.1"}
+	}
+	return &tls.Config{
+		MinVersion:     minVersion,
+		GetCertificate: getCert,
+		NextProtos:     protos,
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+	}
+}
+
+// Start listens and serves until ctx is done, then shuts down gracefully.
+func (s *Server) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.opts.Addr, err)
+	}
+	addr := ln.Addr().String()
+	s.addr.Store(&addr)
+	s.listening.Store(true)
+	defer s.listening.Store(false)
+	s.opts.Log.Info("Serving webhooks", "address", addr)
+
+	done := make(chan error, 1)
+	go func() { done <- s.server.Serve(tls.NewListener(ln, s.server.TLSConfig)) }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("serve webhooks: %w", err)
+	case <-ctx.Done():
+	}
+	s.listening.Store(false)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := s.server.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shut down webhook server: %w", err)
+	}
+	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve webhooks: %w", err)
+	}
+	return nil
+}
+
+// Addr is the address the server listens on, once it does ("" before).
+func (s *Server) Addr() string {
+	if p := s.addr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// Listening reports nil while the server accepts connections.
+func (s *Server) Listening() error {
+	if !s.listening.Load() {
+		return errors.New("webhook server is not listening")
+	}
+	return nil
+}
