@@ -56,7 +56,7 @@ func run(binary string, keep bool) (err error) {
 	fmt.Printf("API server at %s\n", env.Config.Host)
 
 	heading("Start `tidb-backup-guard serve` and register its webhooks")
-	server, baseURL, ca, err := startServer(ctx, env, binary)
+	server, baseURL, metricsURL, ca, err := startServer(ctx, env, binary)
 	if err != nil {
 		return err
 	}
@@ -102,6 +102,10 @@ func run(binary string, keep bool) (err error) {
 		return err
 	}
 
+	if err := retryStory(ctx, env, k, metricsURL); err != nil {
+		return err
+	}
+
 	if keep {
 		heading("Left running for you (Ctrl-C stops everything)")
 		fmt.Printf("  export KUBECONFIG=%s\n  export PATH=%s:$PATH\n  kubectl get backups\n", env.Kubeconfig, env.AssetsDir)
@@ -126,26 +130,27 @@ spec:
     prefix: pitr
 `
 
-// startServer runs the binary with a fresh certificate and waits until it is ready.
-func startServer(ctx context.Context, env *testenv.Env, binary string) (*exec.Cmd, string, []byte, error) {
+// startServer runs the binary with a fresh certificate and waits until it is ready. It
+// returns the process, the webhook base URL, the metrics URL and the CA.
+func startServer(ctx context.Context, env *testenv.Env, binary string) (*exec.Cmd, string, string, []byte, error) {
 	certDir := filepath.Join(env.Dir, "serving-certs")
 	ca, err := testcerts.ServingCert(certDir, 24*time.Hour, "127.0.0.1", "localhost")
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", "", nil, err
 	}
 	ports := make([]int, 3)
 	for i := range ports {
 		if ports[i], err = testenv.FreePort(); err != nil {
-			return nil, "", nil, err
+			return nil, "", "", nil, err
 		}
 	}
 	logPath := filepath.Join(env.Dir, "tidb-backup-guard.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", "", nil, err
 	}
 	args := []string{"serve",
-		"--components=webhook",
+		"--components=webhook,reconciler",
 		"--webhook-host=127.0.0.1", "--webhook-port=" + strconv.Itoa(ports[0]),
 		"--cert-dir=" + certDir,
 		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(ports[1]),
@@ -156,7 +161,7 @@ func startServer(ctx context.Context, env *testenv.Env, binary string) (*exec.Cm
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubeconfig)
 	if err := cmd.Start(); err != nil {
-		return nil, "", nil, err
+		return nil, "", "", nil, err
 	}
 	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[2])
 	deadline := time.Now().Add(30 * time.Second)
@@ -170,12 +175,12 @@ func startServer(ctx context.Context, env *testenv.Env, binary string) (*exec.Cm
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			_ = cmd.Process.Kill()
-			return nil, "", nil, fmt.Errorf("server not ready within 30s; see %s", logPath)
+			return nil, "", "", nil, fmt.Errorf("server not ready within 30s; see %s", logPath)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	fmt.Printf("Ready: %s answers 200.\n", readyz)
-	return cmd, fmt.Sprintf("https://127.0.0.1:%d", ports[0]), ca, nil
+	return cmd, fmt.Sprintf("https://127.0.0.1:%d", ports[0]), fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[1]), ca, nil
 }
 
 type kubectl struct {

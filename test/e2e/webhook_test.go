@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -196,20 +194,7 @@ func TestFullyPopulatedBackupKeepsEveryField(t *testing.T) {
 	ctx := t.Context()
 	ns := namespace(t)
 
-	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "webhook", "testdata", "create-log-backup.json"))
-	require.NoError(t, err)
-	var review struct {
-		Request struct {
-			Object map[string]any `json:"object"`
-		} `json:"request"`
-	}
-	require.NoError(t, json.Unmarshal(raw, &review))
-	sent := &unstructured.Unstructured{Object: review.Request.Object}
-	// Fields the API server owns on create.
-	for _, f := range []string{"uid", "creationTimestamp", "managedFields", "resourceVersion"} {
-		unstructured.RemoveNestedField(sent.Object, "metadata", f)
-	}
-	unstructured.RemoveNestedField(sent.Object, "metadata", "finalizers") // keeps the namespace deletable
+	sent := fixtureBackup(t)
 	sent.SetNamespace(ns)
 	want := sent.DeepCopy()
 	require.NoError(t, env.Client.Create(ctx, sent))

@@ -54,29 +54,54 @@ func (e *Env) StartServer(ctx context.Context, log logr.Logger, edit func(*app.O
 	if err != nil {
 		return nil, fmt.Errorf("serving certificate: %w", err)
 	}
-	opts := app.NewOptions()
-	opts.WebhookHost, opts.WebhookPort, opts.CertDir = "127.0.0.1", port, certDir
-	opts.MetricsBindAddress, opts.HealthProbeBindAddress = "0", "0"
-	opts.Components = []string{app.ComponentWebhook}
-	if edit != nil {
-		edit(opts)
-	}
-	a, err := app.New(opts, log)
+	s, err := e.RunApp(ctx, log, func(o *app.Options) {
+		o.WebhookHost, o.WebhookPort, o.CertDir = "127.0.0.1", port, certDir
+		o.Components = []string{app.ComponentWebhook}
+		if edit != nil {
+			edit(o)
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s := &Server{App: a, Options: opts, BaseURL: fmt.Sprintf("https://127.0.0.1:%d", port), CABundle: ca, cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- a.Start(runCtx) }()
-	if err := s.waitReady(ctx); err != nil {
-		_ = s.Stop()
-		return nil, err
-	}
+	s.BaseURL, s.CABundle = fmt.Sprintf("https://127.0.0.1:%d", port), ca
 	if err := RegisterWebhooks(ctx, e.Client, s.BaseURL, ca); err != nil {
 		_ = s.Stop()
 		return nil, err
 	}
 	if err := e.WaitForWebhooks(ctx); err != nil {
+		_ = s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// StartReconciler runs the App with only the reconciler component, against this Env.
+func (e *Env) StartReconciler(ctx context.Context, log logr.Logger, edit func(*app.Options)) (*Server, error) {
+	return e.RunApp(ctx, log, func(o *app.Options) {
+		o.Components = []string{app.ComponentReconciler}
+		if edit != nil {
+			edit(o)
+		}
+	})
+}
+
+// RunApp runs an App whose options edit sets (metrics and probes off, the reconciler
+// talking to this Env) and returns once it is ready. Webhooks are not registered.
+func (e *Env) RunApp(ctx context.Context, log logr.Logger, edit func(*app.Options)) (*Server, error) {
+	opts := app.NewOptions()
+	opts.MetricsBindAddress, opts.HealthProbeBindAddress = "0", "0"
+	opts.RestConfig = e.Config
+	opts.AllowSeveralInProcess = true
+	edit(opts)
+	a, err := app.New(opts, log)
+	if err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s := &Server{App: a, Options: opts, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- a.Start(runCtx) }()
+	if err := s.waitReady(ctx); err != nil {
 		_ = s.Stop()
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/certs"
@@ -29,6 +30,7 @@ type App struct {
 	registry *prometheus.Registry
 	certs    certs.Source
 	webhook  *webhook.Server
+	manager  manager.Manager
 	now      func() time.Time
 }
 
@@ -65,6 +67,13 @@ func New(o *Options, log logr.Logger) (*App, error) {
 			Log:            log.WithName("webhook"),
 		})
 	}
+	if o.has(ComponentReconciler) {
+		mgr, err := newReconcilerManager(o, cfg, a.registry, log)
+		if err != nil {
+			return nil, err
+		}
+		a.manager = mgr
+	}
 	log.Info("Configured", "components", o.Components, "logBackupDefaults", cfg.LogDefaults.String(),
 		"replaceSchemaDefaults", cfg.ReplaceSchemaDefaults)
 	return a, nil
@@ -76,6 +85,9 @@ func (a *App) Start(ctx context.Context) error {
 	if a.webhook != nil {
 		g.Go(func() error { return a.certs.Start(ctx) })
 		g.Go(func() error { return a.webhook.Start(ctx) })
+	}
+	if a.manager != nil {
+		g.Go(func() error { return a.manager.Start(ctx) })
 	}
 	if a.opts.HealthProbeBindAddress != "0" {
 		g.Go(func() error { return a.serveHTTP(ctx, "health probes", a.opts.HealthProbeBindAddress, a.healthMux()) })
@@ -89,7 +101,8 @@ func (a *App) Start(ctx context.Context) error {
 }
 
 // Ready reports nil when every selected component can do its work: the webhook server
-// listens and holds a certificate valid now.
+// listens and holds a certificate valid now. The reconciler does not gate readiness: a
+// replica that is not the leader must still serve the webhooks.
 func (a *App) Ready() error {
 	if a.webhook == nil {
 		return nil

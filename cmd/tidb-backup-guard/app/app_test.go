@@ -29,9 +29,13 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// startApp runs the webhook component on loopback with a fresh certificate.
+// startApp runs the webhook component on loopback with a fresh certificate. No
+// kubeconfig exists anywhere the process could find one: the webhook alone needs none.
 func startApp(t *testing.T) (*App, *Options, *x509.CertPool) {
 	t.Helper()
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "absent"))
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
 	dir := t.TempDir()
 	ca, err := testcerts.ServingCert(dir, time.Hour, "127.0.0.1")
 	require.NoError(t, err)
@@ -39,6 +43,7 @@ func startApp(t *testing.T) (*App, *Options, *x509.CertPool) {
 	require.True(t, pool.AppendCertsFromPEM(ca))
 
 	o := NewOptions()
+	o.Components = []string{ComponentWebhook}
 	o.WebhookHost, o.WebhookPort, o.CertDir = "127.0.0.1", freePort(t), dir
 	o.MetricsBindAddress = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	o.HealthProbeBindAddress = fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -137,6 +142,11 @@ func TestMainCommands(t *testing.T) {
 	errOut.Reset()
 	assert.Equal(t, 1, Main([]string{"serve", "--cert-dir", t.TempDir(), "--log-backup-min-retry-duration=30"}, &out, &errOut))
 	assert.Contains(t, errOut.String(), "must be a Go duration such as 30s or 5m (missing unit)")
+	errOut.Reset()
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "absent"))
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	assert.Equal(t, 1, Main([]string{"serve", "--components=reconciler"}, &out, &errOut))
+	assert.Contains(t, errOut.String(), "load kubeconfig for the reconciler")
 	errOut.Reset()
 	assert.Equal(t, 1, Main([]string{"serve", "--cert-dir", t.TempDir()}, &out, &errOut))
 	assert.Contains(t, errOut.String(), "tls.crt", "a missing certificate stops start-up with a clear message")

@@ -10,17 +10,20 @@ import (
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/rest"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
 )
 
 // Component names accepted by --components.
 const (
-	ComponentWebhook = "webhook"
+	ComponentWebhook    = "webhook"
+	ComponentReconciler = "reconciler"
 )
 
 // knownComponents lists what this build can run.
-var knownComponents = []string{ComponentWebhook}
+var knownComponents = []string{ComponentWebhook, ComponentReconciler}
 
 // Environment variables that set the log-backup defaults when the matching flag is not given.
 const (
@@ -56,23 +59,46 @@ type Options struct {
 	// ReplaceSchemaDefaults replaces a log Backup's policy that holds exactly the CRD's
 	// snapshot defaults.
 	ReplaceSchemaDefaults bool
+
+	// Kubeconfig is the kubeconfig file of the reconciler; empty: $KUBECONFIG, then
+	// in-cluster.
+	Kubeconfig string
+	// LeaderElect makes only one replica run the reconciler.
+	LeaderElect bool
+	// LeaderElectionNamespace holds the lease; empty: the pod's namespace.
+	LeaderElectionNamespace string
+	// LeaderElectionID names the lease.
+	LeaderElectionID string
+	// MaxConcurrentReconciles bounds parallel reconciles.
+	MaxConcurrentReconciles int
+	// NonRetryableErrors are failure substrings the reconciler does not retry.
+	NonRetryableErrors []string
+
+	// RestConfig, when set (by tests), is used instead of Kubeconfig.
+	RestConfig *rest.Config
+	// AllowSeveralInProcess lets tests run more than one App in one process (controller
+	// names are otherwise unique per process, for their metrics).
+	AllowSeveralInProcess bool
 }
 
 // NewOptions returns the defaults of every option.
 func NewOptions() *Options {
 	d := defaults.BuiltinLogDefaults
 	return &Options{
-		WebhookPort:            9443,
-		CertDir:                "/tmp/k8s-webhook-server/serving-certs",
-		CertPollInterval:       10 * time.Second,
-		TLSMinVersion:          "1.2",
-		MetricsBindAddress:     ":8080",
-		HealthProbeBindAddress: ":8081",
-		Components:             []string{ComponentWebhook},
-		MinRetryDuration:       defaults.FormatDuration(d.MinRetryDuration),
-		MaxRetries:             strconv.FormatInt(d.MaxRetryTimes, 10),
-		RetryTimeout:           defaults.FormatDuration(d.RetryTimeout),
-		ReplaceSchemaDefaults:  true,
+		WebhookPort:             9443,
+		CertDir:                 "/tmp/k8s-webhook-server/serving-certs",
+		CertPollInterval:        10 * time.Second,
+		TLSMinVersion:           "1.2",
+		MetricsBindAddress:      ":8080",
+		HealthProbeBindAddress:  ":8081",
+		Components:              []string{ComponentWebhook, ComponentReconciler},
+		MinRetryDuration:        defaults.FormatDuration(d.MinRetryDuration),
+		MaxRetries:              strconv.FormatInt(d.MaxRetryTimes, 10),
+		RetryTimeout:            defaults.FormatDuration(d.RetryTimeout),
+		ReplaceSchemaDefaults:   true,
+		LeaderElectionID:        "tidb-backup-guard-reconciler",
+		MaxConcurrentReconciles: 4,
+		NonRetryableErrors:      slices.Clone(reconciler.DefaultNonRetryable),
 	}
 }
 
@@ -99,6 +125,13 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.RetryTimeout, flagRetryTimeout, o.RetryTimeout, "Log-backup default retryTimeout (env "+EnvRetryTimeout+").")
 	fs.BoolVar(&o.ReplaceSchemaDefaults, "replace-schema-defaults", o.ReplaceSchemaDefaults,
 		"Treat a log Backup's policy holding exactly the CRD's snapshot defaults (300s/2/30m) as unset on create.")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "Kubeconfig of the reconciler; empty: $KUBECONFIG, then in-cluster.")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Run the reconciler on one replica at a time (the webhook serves on all).")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "Namespace of the leader-election Lease; empty: the pod's.")
+	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "Name of the leader-election Lease.")
+	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", o.MaxConcurrentReconciles, "Backups reconciled in parallel.")
+	fs.StringSliceVar(&o.NonRetryableErrors, "non-retryable-errors", o.NonRetryableErrors,
+		"Substrings of a failure's reason or message that retrying cannot fix (case-insensitive); an empty value retries everything.")
 }
 
 // Complete takes the policy defaults from the environment where the flag was not given:
@@ -130,11 +163,17 @@ func (o *Options) Validate() field.ErrorList {
 	if o.TLSMinVersion != "1.2" && o.TLSMinVersion != "1.3" {
 		errs = append(errs, field.NotSupported(field.NewPath("--tls-min-version"), o.TLSMinVersion, []string{"1.2", "1.3"}))
 	}
-	if o.CertDir == "" {
+	if o.has(ComponentWebhook) && o.CertDir == "" {
 		errs = append(errs, field.Required(field.NewPath("--cert-dir"), "the webhook needs a serving certificate"))
 	}
 	if o.CertPollInterval <= 0 {
 		errs = append(errs, field.Invalid(field.NewPath("--cert-poll-interval"), o.CertPollInterval.String(), "must be greater than 0"))
+	}
+	if o.MaxConcurrentReconciles < 1 {
+		errs = append(errs, field.Invalid(field.NewPath("--max-concurrent-reconciles"), o.MaxConcurrentReconciles, "must be at least 1"))
+	}
+	if o.has(ComponentReconciler) && o.LeaderElect && o.LeaderElectionID == "" {
+		errs = append(errs, field.Required(field.NewPath("--leader-election-id"), "leader election needs a Lease name"))
 	}
 	if len(o.Components) == 0 {
 		errs = append(errs, field.Required(field.NewPath("--components"), "name at least one of "+strings.Join(knownComponents, ", ")))

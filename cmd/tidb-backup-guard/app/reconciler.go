@@ -1,0 +1,89 @@
+package app
+
+import (
+	"fmt"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
+)
+
+// newReconcilerManager builds the controller-runtime manager that runs the reconciler.
+// Its own metrics and health servers are off: the App serves both for every component.
+func newReconcilerManager(o *Options, cfg defaults.Config, reg prometheus.Registerer, log logr.Logger) (manager.Manager, error) {
+	restConfig := o.RestConfig
+	if restConfig == nil {
+		var err error
+		if restConfig, err = loadKubeconfig(o.Kubeconfig); err != nil {
+			return nil, err
+		}
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:                        scheme,
+		Logger:                        log.WithName("reconciler"),
+		Metrics:                       metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:        "0",
+		LeaderElection:                o.LeaderElect,
+		LeaderElectionID:              o.LeaderElectionID,
+		LeaderElectionNamespace:       o.LeaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			// Only TiDB Operator's backup Jobs, not every Job in the cluster.
+			&batchv1.Job{}: {Label: labels.SelectorFromSet(reconciler.JobLabels)},
+		}},
+		// Backups are read as unstructured objects (this project does not own their
+		// schema); serve those reads from the cache too.
+		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create reconciler manager: %w", err)
+	}
+	r := &reconciler.Reconciler{
+		Client:       mgr.GetClient(),
+		APIReader:    mgr.GetAPIReader(),
+		Recorder:     mgr.GetEventRecorder("tidb-backup-guard"),
+		Clock:        clock.RealClock{},
+		Config:       cfg,
+		NonRetryable: o.NonRetryableErrors,
+		Metrics:      reconciler.NewMetrics(reg),
+	}
+	if err := r.SetupWithManager(mgr, controller.Options{
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+		SkipNameValidation:      ptr.To(o.AllowSeveralInProcess),
+	}); err != nil {
+		return nil, fmt.Errorf("set up reconciler: %w", err)
+	}
+	return mgr, nil
+}
+
+// loadKubeconfig reads an explicit kubeconfig, else $KUBECONFIG or ~/.kube/config, else
+// the in-cluster service account.
+func loadKubeconfig(path string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = path
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig for the reconciler: %w", err)
+	}
+	return cfg, nil
+}

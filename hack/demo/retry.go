@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
+	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
+)
+
+const retryYAML = `apiVersion: pingcap.com/v1alpha1
+kind: Backup
+metadata:
+  name: pitr-flaky
+  namespace: default
+spec:
+  backupMode: log
+  br:
+    cluster: basic
+  s3:
+    provider: aws
+    bucket: backups
+    prefix: pitr-flaky
+  backoffRetryPolicy:
+    minRetryDuration: 2s   # short, for the demo; the log default is 30s
+    maxRetryTimes: 3
+    retryTimeout: 5m
+`
+
+// retryStory shows the reconciler: a log-start that fails twice (a BR error, then a pod
+// death nobody reports) and then succeeds.
+func retryStory(ctx context.Context, env *testenv.Env, k kubectl, metricsURL string) error {
+	heading("A log backup whose command fails is retried with exponential backoff")
+	fmt.Println("TiDB Operator and BR are not running here: the demo plays their part. It runs each")
+	fmt.Println("log-start in a Job and ends the runs as scripted: a BR error, then a pod that dies")
+	fmt.Println("without a word to the Backup, then success.")
+	op := testenv.NewFakeOperator(env.Client, "default")
+	op.Script("pitr-flaky", testenv.BRError, testenv.PodDeath, testenv.Succeed)
+	opCtx, stopOp := context.WithCancel(ctx)
+	defer stopOp()
+	go op.Run(opCtx)
+
+	fmt.Printf("$ cat backup.yaml\n%s", retryYAML)
+	obj, err := testenv.Object(retryYAML)
+	if err != nil {
+		return err
+	}
+	if err := op.Start(ctx, obj); err != nil {
+		return err
+	}
+	fmt.Println("backup.pingcap.com/pitr-flaky created (and its log-start Job)")
+
+	seen := -1
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b := testenv.Empty(testenv.BackupGVK)
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "pitr-flaky"}, b); err != nil {
+			return err
+		}
+		recs, _, _ := unstructured.NestedSlice(b.Object, "status", "backoffRetryStatus")
+		if len(recs) != seen {
+			seen = len(recs)
+			if seen > 0 {
+				r := recs[seen-1].(map[string]any)
+				fmt.Printf("  record %v: %s\n      detected %v, retry expected %v\n      cause: %s\n",
+					r["retryNum"], r["retryReason"], r["detectFailedAt"], r["expectedRetryAt"], r["originalReason"])
+			}
+		}
+		phase, _, _ := unstructured.NestedString(b.Object, "status", "logSubCommandStatuses", "log-start", "phase")
+		if _, open := b.GetAnnotations()[reconciler.EpisodeAnnotation]; phase == "Complete" && !open {
+			fmt.Printf("  log-start is Complete after %d runs\n", op.Runs("pitr-flaky"))
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the flaky backup did not recover within 60s (log-start phase %q)", phase)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := k.show("get", "bk", "pitr-flaky", "-o",
+		`custom-columns=RETRY:.status.backoffRetryStatus[*].retryNum,DETECTED:.status.backoffRetryStatus[*].detectFailedAt,EXPECTED:.status.backoffRetryStatus[*].expectedRetryAt,STARTED:.status.backoffRetryStatus[*].realRetryAt`); err != nil {
+		return err
+	}
+	time.Sleep(500 * time.Millisecond) // events are written asynchronously
+	if err := k.show("get", "events", "--field-selector", "involvedObject.name=pitr-flaky",
+		"--sort-by=.metadata.creationTimestamp", "-o", "custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message"); err != nil {
+		return err
+	}
+	fmt.Printf("$ curl -s %s | grep '^tidb_backup_guard_log_backup'\n", metricsURL)
+	resp, err := http.Get(metricsURL)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "tidb_backup_guard_log_backup") {
+			fmt.Println(line)
+		}
+	}
+	return nil
+}

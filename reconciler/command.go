@@ -1,0 +1,87 @@
+package reconciler
+
+// Log subcommands, as TiDB Operator names them (and its Jobs: backup-<name>-<command>).
+const (
+	CmdStart    = "log-start"
+	CmdStop     = "log-stop"
+	CmdPause    = "log-pause"
+	CmdResume   = "log-resume"
+	CmdTruncate = "log-truncate"
+)
+
+// Phases of a Backup and of a command entry.
+const (
+	PhaseScheduled   = "Scheduled"
+	PhasePrepare     = "Prepare"
+	PhaseRunning     = "Running"
+	PhaseComplete    = "Complete"
+	PhaseFailed      = "Failed"
+	PhaseRetryFailed = "RetryFailed"
+	PhaseInvalid     = "Invalid"
+	PhasePaused      = "Paused"
+	PhaseStopped     = "Stopped"
+)
+
+// currentCommand derives the command TiDB Operator works on, exactly as TiDB Operator
+// does (see the facts document): from spec.logSubcommand, spec.logStop and status.phase,
+// then log-truncate if that command is done and a new truncation is requested. "" means
+// unknown.
+func currentCommand(b *backupView) string {
+	var cmd string
+	switch b.LogSubcommand {
+	case "":
+		switch {
+		case b.LogStop || b.Phase == PhaseStopped:
+			cmd = CmdStop
+		case b.Phase == PhasePaused:
+			cmd = CmdResume
+		default:
+			cmd = CmdStart
+		}
+	case CmdStart:
+		cmd = CmdStart
+		if b.Phase == PhasePaused {
+			cmd = CmdResume
+		}
+	case CmdStop, CmdPause:
+		cmd = b.LogSubcommand
+	default:
+		return ""
+	}
+	if commandDone(b, cmd) && b.LogTruncateUntil != "" && b.LogTruncateUntil != b.LogSuccessTruncateUntil {
+		return CmdTruncate
+	}
+	return cmd
+}
+
+// commandDone reports whether a command's effect is visible in status, TiDB Operator's
+// own test for "already done".
+func commandDone(b *backupView, cmd string) bool {
+	switch cmd {
+	case CmdStart:
+		return b.CommitTs != ""
+	case CmdStop:
+		return b.Phase == PhaseStopped
+	case CmdPause:
+		return b.Phase == PhasePaused
+	case CmdResume:
+		return b.Phase == PhaseRunning
+	case CmdTruncate:
+		return b.LogTruncateUntil != "" && b.LogTruncateUntil == b.LogSuccessTruncateUntil
+	}
+	return false
+}
+
+// commandSucceeded reports whether a command's latest run succeeded: its entry says
+// Complete, or its effect is visible in status.
+func commandSucceeded(b *backupView, cmd string) bool {
+	return b.Entries[cmd].Phase == PhaseComplete || commandDone(b, cmd)
+}
+
+// JobName is the name of the Job TiDB Operator runs a log command in.
+func JobName(backup, cmd string) string { return "backup-" + backup + "-" + cmd }
+
+// activePhase reports an entry phase in which a command is (supposedly) running.
+func activePhase(phase string) bool {
+	return phase == PhaseScheduled || phase == PhasePrepare || phase == PhaseRunning
+}

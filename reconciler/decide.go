@@ -1,0 +1,330 @@
+package reconciler
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
+)
+
+// Input is everything a decision depends on.
+type Input struct {
+	Now    time.Time
+	Backup *backupView
+	// Job is the current command's Job (nil: none).
+	Job *jobView
+	// LivePods names the pods of the current command's Job that have not terminated.
+	// The reconciler lists them only when it is about to act; nil reads as "none".
+	LivePods []string
+	// Config supplies the defaults for missing policy fields.
+	Config defaults.Config
+	// NonRetryable lists substrings of failure reasons and messages that retrying cannot fix.
+	NonRetryable []string
+}
+
+// Action is what a Decision asks for.
+type Action string
+
+// Actions. Only RecordFailure, GiveUp, StartRetry and CloseEpisode write the Backup,
+// each with exactly one update; DeleteJob deletes the command's Job.
+const (
+	// ActNone: nothing to do.
+	ActNone Action = "None"
+	// ActWait: a retry is scheduled; come back after RequeueAfter. Nothing is written.
+	ActWait Action = "Wait"
+	// ActRecordFailure appends Record and opens (or continues) the episode.
+	ActRecordFailure Action = "RecordFailure"
+	// ActGiveUp marks the command Failed with Reason (appending Record, if set).
+	ActGiveUp Action = "GiveUp"
+	// ActDeleteJob deletes the old Job (foreground) before a retry.
+	ActDeleteJob Action = "DeleteJob"
+	// ActAwaitCleanup waits for the old Job or its pods to go; nothing is written.
+	ActAwaitCleanup Action = "AwaitCleanup"
+	// ActStartRetry sets realRetryAt and hands the command back to TiDB Operator.
+	ActStartRetry Action = "StartRetry"
+	// ActCloseEpisode ends the episode (the command succeeded, or was re-run by others).
+	ActCloseEpisode Action = "CloseEpisode"
+)
+
+// Reasons used in conditions and Events.
+const (
+	ReasonRetryScheduled     = "RetryScheduled"
+	ReasonRetryStarted       = "RetryStarted"
+	ReasonRetrySucceeded     = "RetrySucceeded"
+	ReasonRetryExhausted     = "RetryExhausted"
+	ReasonRetrySkipped       = "RetrySkipped"
+	ReasonRetryLimitExceeded = "RetryLimitExceeded"
+	ReasonRetryTimeout       = "RetryTimeout"
+	ReasonNotRetryable       = "NotRetryable"
+	ReasonInvalidRetryPolicy = "InvalidRetryPolicy"
+	ReasonCommitTsSet        = "CommitTsSet"
+	ReasonEpisodeReset       = "EpisodeReset"
+)
+
+const (
+	// maxOriginalReasonLength bounds what a record keeps of BR's message.
+	maxOriginalReasonLength = 1024
+	// cleanupRequeue is how often the old Job and its pods are checked while they go;
+	// their deletion events usually come first.
+	cleanupRequeue = 5 * time.Second
+	// foreignJobRequeue is how often a Job this Backup does not control is looked at.
+	foreignJobRequeue = 30 * time.Second
+)
+
+// Decision is the outcome of Decide.
+type Decision struct {
+	Action  Action
+	Command string
+	// RequeueAfter is when to look again (Wait, AwaitCleanup, RecordFailure).
+	RequeueAfter time.Duration
+	// Record is appended by RecordFailure and, when set, by GiveUp.
+	Record *Record
+	// Reason is the condition reason of GiveUp and the Event reason of every action.
+	Reason string
+	// ConditionReason is the reason written into the Failed condition on GiveUp.
+	ConditionReason string
+	// Message explains the decision (condition message, Event note).
+	Message string
+	// RetryNum is the attempt a decision is about.
+	RetryNum int64
+}
+
+var none = Decision{Action: ActNone}
+
+// Decide returns what to do about a Backup. It is a pure function of its input.
+func Decide(in Input) Decision {
+	b := in.Backup
+	if b.Mode != "log" || b.Deleting || b.Phase == PhaseInvalid {
+		return none
+	}
+	cmd := currentCommand(b)
+	if cmd == "" {
+		return none
+	}
+	if ep := b.Episode; ep != nil {
+		if commandSucceeded(b, ep.Command) {
+			return Decision{Action: ActCloseEpisode, Command: ep.Command, Reason: ReasonRetrySucceeded,
+				Message: closeMessage(b, ep)}
+		}
+		if ep.Command == cmd && ep.GaveUp {
+			if activePhase(b.Entries[cmd].Phase) && (in.Job == nil || in.Job.Failed == nil) {
+				// Someone re-ran the command after we gave up: a fresh budget for it.
+				return Decision{Action: ActCloseEpisode, Command: cmd, Reason: ReasonEpisodeReset,
+					Message: cmd + " was re-run after the retries were spent; its retry budget starts again"}
+			}
+			return none
+		}
+		if ep.Command == cmd {
+			if recs := episodeRecords(b.Records); len(recs) > 0 && recs[len(recs)-1].pending() {
+				return decideDue(in, cmd, recs)
+			}
+		}
+	}
+	f := detectFailure(b, cmd, in.Job)
+	if f == nil {
+		return none
+	}
+	return decideFailure(in, cmd, f)
+}
+
+// failure is a detected failed attempt.
+type failure struct {
+	what   string // for retryReason
+	reason string // for originalReason and matching
+	at     time.Time
+}
+
+// detectFailure finds a failed attempt of cmd: BR reported it (entry Failed), or the pod
+// died (Job failed while the entry still says the command runs).
+func detectFailure(b *backupView, cmd string, job *jobView) *failure {
+	e := b.Entries[cmd]
+	if e.Phase == PhaseFailed {
+		f := &failure{what: "BR reported an error"}
+		if e.Failed != nil {
+			f.reason = joinReason(e.Failed.Reason, e.Failed.Message)
+			f.at = e.Failed.Time
+		}
+		return f
+	}
+	if job != nil && job.Owned && job.Failed != nil && activePhase(e.Phase) {
+		return &failure{
+			what:   fmt.Sprintf("Job %s failed while the command was %s", job.Name, e.Phase),
+			reason: joinReason(job.Failed.Reason, job.Failed.Message),
+			at:     job.Failed.Time,
+		}
+	}
+	return nil
+}
+
+func joinReason(reason, message string) string {
+	s := reason
+	if message != "" {
+		if s != "" {
+			s += ": "
+		}
+		s += message
+	}
+	if len(s) > maxOriginalReasonLength {
+		s = s[:maxOriginalReasonLength] + "..."
+	}
+	return s
+}
+
+// decideFailure handles a newly detected failure: record it and schedule the retry, or
+// give up.
+func decideFailure(in Input, cmd string, f *failure) Decision {
+	b := in.Backup
+	n, first := int64(1), in.Now
+	if ep := b.Episode; ep != nil && ep.Command == cmd && !ep.GaveUp {
+		if recs := episodeRecords(b.Records); len(recs) > 0 {
+			n, first = recs[len(recs)-1].RetryNum+1, recs[0].DetectFailedAt
+		}
+	}
+	rec := &Record{
+		RetryNum:       n,
+		DetectFailedAt: in.Now,
+		RetryReason:    fmt.Sprintf("%s failed: %s", cmd, f.what),
+		OriginalReason: f.reason,
+	}
+	giveUp := func(eventReason, condReason, msg string) Decision {
+		return Decision{Action: ActGiveUp, Command: cmd, Record: rec, Reason: eventReason,
+			ConditionReason: condReason, Message: msg, RetryNum: n}
+	}
+	lastErr := lastError(f.reason)
+
+	policy, skipReason, skipMsg := policyFor(in, cmd, lastErr)
+	switch {
+	case skipReason != "":
+		return giveUp(ReasonRetrySkipped, skipReason, skipMsg)
+	case matchesAny(f.reason, in.NonRetryable) != "":
+		return giveUp(ReasonRetrySkipped, ReasonNotRetryable,
+			fmt.Sprintf("not retried: %q is an error retrying cannot fix; last error: %s", matchesAny(f.reason, in.NonRetryable), lastErr))
+	case !f.at.IsZero() && n == 1 && in.Now.Sub(f.at) > policy.RetryTimeout:
+		// A failure older than the whole retry window (for example from before this
+		// server was installed) is left as it is.
+		return none
+	case n > policy.MaxRetryTimes:
+		return giveUp(ReasonRetryExhausted, ReasonRetryLimitExceeded,
+			fmt.Sprintf("gave up after %d retries (maxRetryTimes %d); last error: %s", n-1, policy.MaxRetryTimes, lastErr))
+	}
+	delay, _ := policy.Delay(n) // n <= MaxRetryTimes, which validation bounds against overflow
+	expected := in.Now.Add(delay)
+	if expected.Sub(first) > policy.RetryTimeout {
+		return giveUp(ReasonRetryExhausted, ReasonRetryTimeout,
+			fmt.Sprintf("gave up after %d retries: retry %d would start %s after the first failure, past retryTimeout %s; last error: %s",
+				n-1, n, defaults.FormatDuration(expected.Sub(first).Round(time.Second)), defaults.FormatDuration(policy.RetryTimeout), lastErr))
+	}
+	rec.ExpectedRetryAt = &expected
+	return Decision{Action: ActRecordFailure, Command: cmd, Record: rec, RequeueAfter: delay, RetryNum: n,
+		Reason: ReasonRetryScheduled,
+		Message: fmt.Sprintf("retry %d of %d in %s (at %s); last error: %s",
+			n, policy.MaxRetryTimes, defaults.FormatDuration(delay), expected.UTC().Format(time.RFC3339), lastErr)}
+}
+
+// decideDue handles a recorded failure whose retry has not started: wait, clean up the
+// old Job, start the retry, or give up if the limits changed or ran out meanwhile.
+func decideDue(in Input, cmd string, recs []Record) Decision {
+	last := recs[len(recs)-1]
+	lastErr := lastError(last.OriginalReason)
+	giveUp := func(eventReason, condReason, msg string) Decision {
+		return Decision{Action: ActGiveUp, Command: cmd, Reason: eventReason, ConditionReason: condReason,
+			Message: msg, RetryNum: last.RetryNum}
+	}
+	policy, skipReason, skipMsg := policyFor(in, cmd, lastErr)
+	switch {
+	case skipReason != "":
+		return giveUp(ReasonRetrySkipped, skipReason, skipMsg)
+	case last.RetryNum > policy.MaxRetryTimes:
+		return giveUp(ReasonRetryExhausted, ReasonRetryLimitExceeded,
+			fmt.Sprintf("gave up after %d retries (maxRetryTimes %d); last error: %s", last.RetryNum-1, policy.MaxRetryTimes, lastErr))
+	case in.Now.Sub(recs[0].DetectFailedAt) > policy.RetryTimeout:
+		return giveUp(ReasonRetryExhausted, ReasonRetryTimeout,
+			fmt.Sprintf("gave up after %d retries: %s passed since the first failure, past retryTimeout %s; last error: %s",
+				last.RetryNum-1, defaults.FormatDuration(in.Now.Sub(recs[0].DetectFailedAt).Round(time.Second)),
+				defaults.FormatDuration(policy.RetryTimeout), lastErr))
+	case in.Now.Before(*last.ExpectedRetryAt):
+		return Decision{Action: ActWait, Command: cmd, RetryNum: last.RetryNum, RequeueAfter: last.ExpectedRetryAt.Sub(in.Now)}
+	}
+	// Due. A re-run beside a live old pod collides on BR's lock: the old Job and its
+	// pods must be gone first.
+	if j := in.Job; j != nil {
+		switch {
+		case !j.Owned:
+			return Decision{Action: ActAwaitCleanup, Command: cmd, RetryNum: last.RetryNum, RequeueAfter: foreignJobRequeue,
+				Message: fmt.Sprintf("Job %s is not controlled by this Backup; waiting for it to go", j.Name)}
+		case !j.Deleting:
+			return Decision{Action: ActDeleteJob, Command: cmd, RetryNum: last.RetryNum, RequeueAfter: cleanupRequeue}
+		default:
+			return Decision{Action: ActAwaitCleanup, Command: cmd, RetryNum: last.RetryNum, RequeueAfter: cleanupRequeue,
+				Message: fmt.Sprintf("waiting for Job %s to be deleted", j.Name)}
+		}
+	}
+	if len(in.LivePods) > 0 {
+		return Decision{Action: ActAwaitCleanup, Command: cmd, RetryNum: last.RetryNum, RequeueAfter: cleanupRequeue,
+			Message: fmt.Sprintf("waiting for pods %s of the old Job to terminate", strings.Join(in.LivePods, ", "))}
+	}
+	return Decision{Action: ActStartRetry, Command: cmd, RetryNum: last.RetryNum, Reason: ReasonRetryStarted,
+		Message: fmt.Sprintf("retry %d of %d started; previous attempt: %s", last.RetryNum, policy.MaxRetryTimes, lastErr)}
+}
+
+// policyFor returns the policy to enforce, or the condition reason and message of why
+// this command cannot be retried whatever the count: a malformed policy, or a log-start
+// whose task may already exist. Checked both when a failure is found and when its retry
+// is due, since either can change in between.
+func policyFor(in Input, cmd, lastErr string) (defaults.Policy, string, string) {
+	b := in.Backup
+	policy, errs := in.Config.Effective(b.Policy, policyPath)
+	errs = append(b.PolicyErrs, errs...)
+	switch {
+	case len(errs) > 0:
+		return policy, ReasonInvalidRetryPolicy,
+			fmt.Sprintf("not retried: the retry policy is malformed (%s); last error: %s", errs.ToAggregate().Error(), lastErr)
+	case cmd == CmdStart && b.CommitTs != "":
+		return policy, ReasonCommitTsSet, "not retried: log-start is not re-run once status.commitTs is set, since the log " +
+			"backup task may already exist; last error: " + lastErr
+	}
+	return policy, "", ""
+}
+
+func closeMessage(b *backupView, ep *Episode) string {
+	recs := episodeRecords(b.Records)
+	n := int64(0)
+	if len(recs) > 0 {
+		n = recs[len(recs)-1].RetryNum
+	}
+	if ep.GaveUp {
+		return fmt.Sprintf("%s succeeded after the retries were spent (%d failures)", ep.Command, n)
+	}
+	return fmt.Sprintf("%s succeeded after %d retries", ep.Command, n)
+}
+
+func lastError(reason string) string {
+	if reason == "" {
+		return "unknown (no reason recorded)"
+	}
+	return reason
+}
+
+// matchesAny returns the first pattern found in s (case-insensitive), or "".
+func matchesAny(s string, patterns []string) string {
+	ls := strings.ToLower(s)
+	for _, p := range patterns {
+		if p != "" && strings.Contains(ls, strings.ToLower(p)) {
+			return p
+		}
+	}
+	return ""
+}
+
+// DefaultNonRetryable lists failures that a re-run cannot fix: BR's error codes for bad
+// arguments and storage configuration, and a log backup task that already exists (a
+// re-run of log-start collides with it) or does not exist (stop, pause and resume need
+// it). Matched as case-insensitive substrings of the failure's reason and message.
+var DefaultNonRetryable = []string{
+	"ErrInvalidArgument",
+	"ErrStorageInvalidConfig",
+	"ErrStreamLogTaskExist",
+	"ErrStreamLogTaskNotFound",
+	"log backup task not found",
+}

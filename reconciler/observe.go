@@ -1,0 +1,179 @@
+package reconciler
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
+)
+
+// backupView is what the decision needs of a Backup, read from the raw object. It is
+// never written back; write.go changes the raw object field by field.
+type backupView struct {
+	Namespace, Name string
+	UID             types.UID
+	Deleting        bool
+
+	Mode             string
+	LogSubcommand    string
+	LogStop          bool
+	LogTruncateUntil string
+	Policy           defaults.Fields
+	PolicyErrs       field.ErrorList
+
+	Phase                   string
+	CommitTs                string
+	LogSuccessTruncateUntil string
+	Entries                 map[string]entryView
+	Records                 []Record
+
+	// Episode is the open retry episode (nil: none). A malformed annotation reads as none.
+	Episode *Episode
+}
+
+// entryView is one command's entry of status.logSubCommandStatuses.
+type entryView struct {
+	Phase string
+	// Failed is the entry's Failed condition, if any (BR's error).
+	Failed *condition
+}
+
+type condition struct {
+	Reason, Message string
+	Time            time.Time
+}
+
+var policyPath = field.NewPath("spec", defaults.FieldPolicy)
+
+// viewBackup reads the fields the decision needs. Fields of the wrong type read as unset:
+// the object is TiDB Operator's, and a field this code cannot read is not one to act on.
+func viewBackup(u *unstructured.Unstructured) *backupView {
+	obj := u.Object
+	b := &backupView{
+		Namespace: u.GetNamespace(),
+		Name:      u.GetName(),
+		UID:       u.GetUID(),
+		Deleting:  u.GetDeletionTimestamp() != nil,
+		Entries:   map[string]entryView{},
+	}
+	b.Mode = str(obj, "spec", "backupMode")
+	b.LogSubcommand = str(obj, "spec", "logSubcommand")
+	b.LogStop, _, _ = unstructured.NestedBool(obj, "spec", "logStop")
+	b.LogTruncateUntil = str(obj, "spec", "logTruncateUntil")
+	policy, _, _ := unstructured.NestedFieldNoCopy(obj, "spec", defaults.FieldPolicy)
+	b.Policy, b.PolicyErrs = defaults.ReadFields(policy, policyPath)
+
+	b.Phase = str(obj, "status", "phase")
+	b.CommitTs = str(obj, "status", "commitTs")
+	b.LogSuccessTruncateUntil = str(obj, "status", "logSuccessTruncateUntil")
+	entries, _, _ := unstructured.NestedMap(obj, "status", "logSubCommandStatuses")
+	for cmd, v := range entries {
+		m, ok := v.(map[string]any)
+		if !ok {
+			continue
+		}
+		e := entryView{Phase: str(m, "phase")}
+		e.Failed = findCondition(m, PhaseFailed)
+		b.Entries[cmd] = e
+	}
+	records, _, _ := unstructured.NestedSlice(obj, "status", "backoffRetryStatus")
+	for _, v := range records {
+		if m, ok := v.(map[string]any); ok {
+			b.Records = append(b.Records, readRecord(m))
+		}
+	}
+	if raw, ok := u.GetAnnotations()[EpisodeAnnotation]; ok {
+		var ep Episode
+		if json.Unmarshal([]byte(raw), &ep) == nil && ep.Command != "" {
+			b.Episode = &ep
+		}
+	}
+	return b
+}
+
+func str(obj map[string]any, path ...string) string {
+	s, _, _ := unstructured.NestedString(obj, path...)
+	return s
+}
+
+// findCondition returns the condition of a type in m's "conditions" list; TiDB Operator
+// keeps at most one per type.
+func findCondition(m map[string]any, condType string) *condition {
+	list, _, _ := unstructured.NestedSlice(m, "conditions")
+	for _, v := range list {
+		c, ok := v.(map[string]any)
+		if !ok || str(c, "type") != condType || str(c, "status") == string(corev1.ConditionFalse) {
+			continue
+		}
+		return &condition{Reason: str(c, "reason"), Message: str(c, "message"), Time: parseTime(str(c, "lastTransitionTime"))}
+	}
+	return nil
+}
+
+func readRecord(m map[string]any) Record {
+	r := Record{
+		DetectFailedAt: parseTime(str(m, "detectFailedAt")),
+		RetryReason:    str(m, "retryReason"),
+		OriginalReason: str(m, "originalReason"),
+	}
+	switch n := m["retryNum"].(type) {
+	case int64:
+		r.RetryNum = n
+	case float64:
+		r.RetryNum = int64(n)
+	case string:
+		r.RetryNum, _ = strconv.ParseInt(n, 10, 64)
+	}
+	if t := parseTime(str(m, "expectedRetryAt")); !t.IsZero() {
+		r.ExpectedRetryAt = &t
+	}
+	if t := parseTime(str(m, "realRetryAt")); !t.IsZero() {
+		r.RealRetryAt = &t
+	}
+	return r
+}
+
+func parseTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+// jobView is what the decision needs of the current command's Job.
+type jobView struct {
+	Name string
+	UID  types.UID
+	// Owned: the Job's controller is this Backup (by UID). Others are never touched.
+	Owned    bool
+	Deleting bool
+	// Failed is the Job's Failed=True condition, if any.
+	Failed *condition
+}
+
+func viewJob(j *batchv1.Job, backupUID types.UID) *jobView {
+	v := &jobView{Name: j.Name, UID: j.UID, Deleting: j.DeletionTimestamp != nil}
+	if ref := metav1.GetControllerOf(j); ref != nil && ref.UID == backupUID {
+		v.Owned = true
+	}
+	for _, c := range j.Status.Conditions {
+		if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
+			v.Failed = &condition{Reason: c.Reason, Message: c.Message, Time: c.LastTransitionTime.Time}
+		}
+	}
+	return v
+}
+
+// podTerminated reports a pod that can no longer run BR: it finished, or it is gone.
+func podTerminated(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+}

@@ -1,0 +1,229 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/go-logr/logr"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
+)
+
+// BackupGVK is TiDB Operator's Backup.
+var BackupGVK = schema.GroupVersionKind{Group: "pingcap.com", Version: "v1alpha1", Kind: "Backup"}
+
+// JobLabels select the Jobs TiDB Operator runs backups in; the Job cache holds only these.
+var JobLabels = map[string]string{"app.kubernetes.io/component": "backup", "app.kubernetes.io/managed-by": "backup-operator"}
+
+// Reconciler enforces the retry policy of log Backups (see the package doc).
+type Reconciler struct {
+	// Client reads from the cache and writes.
+	Client client.Client
+	// APIReader reads from the API server, to confirm a decision before acting on it.
+	APIReader client.Reader
+	// Recorder emits Events on Backups; nil emits none.
+	Recorder events.EventRecorder
+	// Clock is the time source of every decision.
+	Clock clock.PassiveClock
+	// Config supplies defaults for missing policy fields.
+	Config defaults.Config
+	// NonRetryable lists failure substrings that are not retried (DefaultNonRetryable).
+	NonRetryable []string
+	// Metrics records outcomes; nil records nothing.
+	Metrics *Metrics
+}
+
+var _ reconcile.Reconciler = (*Reconciler)(nil)
+
+// maxConflicts bounds how often one reconcile re-reads and re-decides after a write
+// conflict before handing the request back to the queue.
+const maxConflicts = 5
+
+// conflictRequeue is the base delay after maxConflicts conflicts in a row. Contention is
+// expected (TiDB Operator and the backup-manager write the same object), not an error:
+// an error would make the queue back off exponentially, delaying the retry for minutes.
+const conflictRequeue = 100 * time.Millisecond
+
+// Reconcile decides on cached data and, before acting, decides again on fresh data from
+// the API server: a stale cache may never delete a new Job or record a failure twice.
+// Writes carry the resourceVersion that was read; a conflict means someone else wrote
+// first, so the object is read again and the decision made again.
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	log := logf.FromContext(ctx)
+	var reader client.Reader = r.Client
+	fresh := false            // reading from the API server rather than the cache
+	var related *relatedState // the Job and pods, as observed by the current reader
+	for conflicts := 0; conflicts < maxConflicts; {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(BackupGVK)
+		if err := reader.Get(ctx, req.NamespacedName, u); err != nil {
+			if apierrors.IsNotFound(err) {
+				r.Metrics.setWaiting(req.NamespacedName, "", false)
+				return reconcile.Result{}, nil
+			}
+			return reconcile.Result{}, fmt.Errorf("get backup: %w", err)
+		}
+		in := Input{Now: r.Clock.Now(), Backup: viewBackup(u), Config: r.Config, NonRetryable: r.NonRetryable}
+		// After a conflict only the Backup is read again: its Job and pods were just
+		// read fresh, and nobody creates the Job anew before this reconciler hands the
+		// command back. A changed command needs its own Job, though.
+		if related == nil || related.command != currentCommand(in.Backup) {
+			var err error
+			if related, err = r.observeRelated(ctx, reader, in.Backup, fresh); err != nil {
+				return reconcile.Result{}, err
+			}
+		}
+		in.Job, in.LivePods = related.job, related.livePods
+		d := Decide(in)
+		acts := d.Action != ActNone && d.Action != ActWait && d.Action != ActAwaitCleanup
+		if acts && !fresh {
+			reader, fresh, related = r.APIReader, true, nil
+			continue
+		}
+		r.Metrics.setWaiting(req.NamespacedName, d.Command, waits(d))
+		log := log.WithValues("command", d.Command, "action", d.Action, "retryNum", d.RetryNum)
+		switch d.Action {
+		case ActNone:
+			return reconcile.Result{}, nil
+		case ActWait, ActAwaitCleanup:
+			log.V(1).Info("Waiting", "requeueAfter", d.RequeueAfter, "detail", d.Message)
+			return reconcile.Result{RequeueAfter: d.RequeueAfter}, nil
+		case ActDeleteJob:
+			return reconcile.Result{RequeueAfter: d.RequeueAfter}, r.deleteJob(ctx, log, in.Job, u.GetNamespace())
+		}
+		if err := apply(u, d, in.Now); err != nil {
+			return reconcile.Result{}, fmt.Errorf("apply %s: %w", d.Action, err)
+		}
+		if err := r.Client.Update(ctx, u); err != nil {
+			if apierrors.IsConflict(err) {
+				conflicts++
+				log.V(1).Info("Write conflict; reading again", "conflicts", conflicts)
+				continue
+			}
+			return reconcile.Result{}, fmt.Errorf("update backup: %w", err)
+		}
+		log.Info("Updated backup", "reason", d.Reason, "detail", d.Message)
+		r.Metrics.written(u.GetNamespace(), d)
+		r.event(u, d)
+		return reconcile.Result{RequeueAfter: d.RequeueAfter}, nil
+	}
+	log.V(1).Info("Still conflicting; trying again shortly", "conflicts", maxConflicts)
+	return reconcile.Result{RequeueAfter: conflictRequeue + rand.N(conflictRequeue)}, nil
+}
+
+// relatedState is what a decision needs besides the Backup: the current command's Job
+// and, on fresh reads, its live pods.
+type relatedState struct {
+	command  string
+	job      *jobView
+	livePods []string
+}
+
+// observeRelated reads the current command's Job and, on fresh reads, the pods of that
+// Job that still run: the cache holds no Pods, and they matter only just before a retry
+// starts, which always follows a fresh read.
+func (r *Reconciler) observeRelated(ctx context.Context, reader client.Reader, b *backupView, fresh bool) (*relatedState, error) {
+	rs := &relatedState{command: currentCommand(b)}
+	if b.Mode != "log" || b.Deleting || rs.command == "" {
+		return rs, nil
+	}
+	jobName := JobName(b.Name, rs.command)
+	job := &batchv1.Job{}
+	err := reader.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: jobName}, job)
+	switch {
+	case err == nil:
+		rs.job = viewJob(job, b.UID)
+	case !apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("get job %s: %w", jobName, err)
+	case fresh:
+		if rs.livePods, err = r.livePods(ctx, b.Namespace, jobName); err != nil {
+			return nil, err
+		}
+	}
+	return rs, nil
+}
+
+// legacyJobNameLabel is the pod label Jobs set before Kubernetes 1.27 (and still set).
+const legacyJobNameLabel = "job-name"
+
+// livePods lists the pods of a Job (by either job-name label the Job controller sets)
+// that have not terminated.
+func (r *Reconciler) livePods(ctx context.Context, namespace, jobName string) ([]string, error) {
+	seen := map[types.UID]bool{}
+	var live []string
+	for _, label := range []string{batchv1.JobNameLabel, legacyJobNameLabel} {
+		pods := &corev1.PodList{}
+		if err := r.APIReader.List(ctx, pods, client.InNamespace(namespace), client.MatchingLabels{label: jobName}); err != nil {
+			return nil, fmt.Errorf("list pods of job %s: %w", jobName, err)
+		}
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			if !seen[p.UID] && !podTerminated(p) {
+				live = append(live, p.Name)
+			}
+			seen[p.UID] = true
+		}
+	}
+	return live, nil
+}
+
+// deleteJob deletes the old Job with foreground propagation, so the Job object stays
+// until its pods are gone, and with a UID precondition, so only the Job that was
+// observed can be deleted.
+func (r *Reconciler) deleteJob(ctx context.Context, log logr.Logger, j *jobView, namespace string) error {
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: j.Name}}
+	err := r.Client.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationForeground),
+		client.Preconditions{UID: &j.UID})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("delete job %s: %w", j.Name, err)
+	}
+	log.Info("Deleted the old job before a retry", "job", j.Name)
+	return nil
+}
+
+// event reports a written decision on the Backup.
+func (r *Reconciler) event(u *unstructured.Unstructured, d Decision) {
+	if r.Recorder == nil {
+		return
+	}
+	eventType := corev1.EventTypeNormal
+	switch d.Reason {
+	case ReasonRetryScheduled, ReasonRetryExhausted, ReasonRetrySkipped:
+		eventType = corev1.EventTypeWarning
+	}
+	r.Recorder.Eventf(u, nil, eventType, d.Reason, string(d.Action), "%s", d.Message)
+}
+
+// SetupWithManager registers the controller: log Backups, and the Jobs they control.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	backup := &unstructured.Unstructured{}
+	backup.SetGroupVersionKind(BackupGVK)
+	isLog := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		u, ok := o.(*unstructured.Unstructured)
+		return ok && str(u.Object, "spec", "backupMode") == "log"
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("log-backup-retry").
+		For(backup, builder.WithPredicates(isLog)).
+		Owns(&batchv1.Job{}).
+		WithOptions(opts).
+		Complete(r)
+}

@@ -1,0 +1,165 @@
+package reconciler
+
+import (
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// The fields of a Backup this package writes; everything else in the raw object is left
+// exactly as read:
+//
+//	metadata.annotations[EpisodeAnnotation]
+//	status.backoffRetryStatus
+//	status.logSubCommandStatuses[<command>].phase and .conditions
+//	status.phase and status.conditions (only when a log-start gives up)
+
+// apply changes u for a writing decision.
+func apply(u *unstructured.Unstructured, d Decision, now time.Time) error {
+	switch d.Action {
+	case ActRecordFailure:
+		if err := appendRecord(u, d.Record); err != nil {
+			return err
+		}
+		return setEpisode(u, &Episode{Command: d.Command})
+	case ActGiveUp:
+		if d.Record != nil {
+			if err := appendRecord(u, d.Record); err != nil {
+				return err
+			}
+		}
+		if err := setEntry(u, d.Command, PhaseFailed, PhaseFailed, d.ConditionReason, d.Message, now); err != nil {
+			return err
+		}
+		if d.Command == CmdStart {
+			// A failed log-start fails the whole Backup, as the backup-manager does.
+			if err := unstructured.SetNestedField(u.Object, PhaseFailed, "status", "phase"); err != nil {
+				return err
+			}
+			if err := upsertCondition(u.Object, []string{"status", "conditions"}, d.Command, PhaseFailed, d.ConditionReason, d.Message, now); err != nil {
+				return err
+			}
+		}
+		return setEpisode(u, &Episode{Command: d.Command, GaveUp: true})
+	case ActStartRetry:
+		if err := markRetryStarted(u, now); err != nil {
+			return err
+		}
+		return setEntry(u, d.Command, PhaseRetryFailed, PhaseRetryFailed, ReasonRetryStarted, d.Message, now)
+	case ActCloseEpisode:
+		return setEpisode(u, nil)
+	}
+	return fmt.Errorf("action %s writes nothing", d.Action)
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func recordMap(r *Record) map[string]any {
+	m := map[string]any{
+		"retryNum":       r.RetryNum,
+		"detectFailedAt": rfc3339(r.DetectFailedAt),
+		"retryReason":    r.RetryReason,
+		"originalReason": r.OriginalReason,
+	}
+	if r.ExpectedRetryAt != nil {
+		m["expectedRetryAt"] = rfc3339(*r.ExpectedRetryAt)
+	}
+	if r.RealRetryAt != nil {
+		m["realRetryAt"] = rfc3339(*r.RealRetryAt)
+	}
+	return m
+}
+
+// appendRecord appends r to status.backoffRetryStatus and drops the oldest records of
+// earlier episodes beyond keepOlderRecords.
+func appendRecord(u *unstructured.Unstructured, r *Record) error {
+	raw, _, err := unstructured.NestedSlice(u.Object, "status", "backoffRetryStatus")
+	if err != nil {
+		return fmt.Errorf("read status.backoffRetryStatus: %w", err)
+	}
+	raw = append(raw, recordMap(r))
+	parsed := make([]Record, len(raw))
+	for i, v := range raw {
+		if m, ok := v.(map[string]any); ok {
+			parsed[i] = readRecord(m)
+		}
+	}
+	raw = raw[prune(parsed):]
+	return unstructured.SetNestedSlice(u.Object, raw, "status", "backoffRetryStatus")
+}
+
+// markRetryStarted sets realRetryAt on the last record, keeping its other fields as read.
+func markRetryStarted(u *unstructured.Unstructured, now time.Time) error {
+	raw, _, err := unstructured.NestedSlice(u.Object, "status", "backoffRetryStatus")
+	if err != nil || len(raw) == 0 {
+		return fmt.Errorf("no retry record to start: %v", err)
+	}
+	last, ok := raw[len(raw)-1].(map[string]any)
+	if !ok {
+		return fmt.Errorf("the last retry record is not an object")
+	}
+	last["realRetryAt"] = rfc3339(now)
+	return unstructured.SetNestedSlice(u.Object, raw, "status", "backoffRetryStatus")
+}
+
+// setEntry sets a command entry's phase and its condition of condType.
+func setEntry(u *unstructured.Unstructured, cmd, phase, condType, reason, message string, now time.Time) error {
+	entry, _, err := unstructured.NestedMap(u.Object, "status", "logSubCommandStatuses", cmd)
+	if err != nil {
+		return fmt.Errorf("read status.logSubCommandStatuses.%s: %w", cmd, err)
+	}
+	if entry == nil {
+		entry = map[string]any{"command": cmd}
+	}
+	entry["phase"] = phase
+	if err := upsertCondition(entry, []string{"conditions"}, cmd, condType, reason, message, now); err != nil {
+		return err
+	}
+	return unstructured.SetNestedMap(u.Object, entry, "status", "logSubCommandStatuses", cmd)
+}
+
+// upsertCondition writes the condition of condType in the list at path, following TiDB
+// Operator's convention of one condition per type: an existing one is updated in place
+// (its other fields kept), otherwise one is appended.
+func upsertCondition(obj map[string]any, path []string, cmd, condType, reason, message string, now time.Time) error {
+	list, _, err := unstructured.NestedSlice(obj, path...)
+	if err != nil {
+		return fmt.Errorf("read %v: %w", path, err)
+	}
+	var cond map[string]any
+	for _, v := range list {
+		if m, ok := v.(map[string]any); ok && m["type"] == condType {
+			cond = m
+			break
+		}
+	}
+	if cond == nil {
+		cond = map[string]any{"type": condType}
+		list = append(list, cond)
+	}
+	cond["command"] = cmd
+	cond["status"] = "True"
+	cond["reason"] = reason
+	cond["message"] = message
+	cond["lastTransitionTime"] = rfc3339(now)
+	return unstructured.SetNestedSlice(obj, list, path...)
+}
+
+// setEpisode writes the episode annotation, or removes it for nil.
+func setEpisode(u *unstructured.Unstructured, ep *Episode) error {
+	ann := u.GetAnnotations()
+	if ep == nil {
+		if _, ok := ann[EpisodeAnnotation]; !ok {
+			return nil
+		}
+		delete(ann, EpisodeAnnotation)
+	} else {
+		if ann == nil {
+			ann = map[string]string{}
+		}
+		ann[EpisodeAnnotation] = ep.String()
+	}
+	u.SetAnnotations(ann)
+	return nil
+}

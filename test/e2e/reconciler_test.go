@@ -1,0 +1,377 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
+	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
+)
+
+func startReconciler(t *testing.T) *testenv.Server {
+	t.Helper()
+	s, err := env.StartReconciler(t.Context(), testLog(), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, s.Stop()) })
+	return s
+}
+
+// operator runs a FakeOperator in a fresh namespace for the rest of the test.
+func operator(t *testing.T) *testenv.FakeOperator {
+	t.Helper()
+	op := testenv.NewFakeOperator(env.Client, namespace(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { op.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return op
+}
+
+// fixtureBackup is the fully populated log Backup of the webhook fixtures, without the
+// metadata the API server owns on create.
+func fixtureBackup(t *testing.T) *unstructured.Unstructured {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "webhook", "testdata", "create-log-backup.json"))
+	require.NoError(t, err)
+	var review struct {
+		Request struct {
+			Object map[string]any `json:"object"`
+		} `json:"request"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &review))
+	u := &unstructured.Unstructured{Object: review.Request.Object}
+	// finalizers too: they would keep the test namespace from going away.
+	for _, f := range []string{"uid", "creationTimestamp", "managedFields", "resourceVersion", "finalizers"} {
+		unstructured.RemoveNestedField(u.Object, "metadata", f)
+	}
+	return u
+}
+
+// richLogBackup is fixtureBackup with a policy and no command entries yet.
+func richLogBackup(t *testing.T, name string, policy map[string]any) *unstructured.Unstructured {
+	t.Helper()
+	u := fixtureBackup(t)
+	unstructured.RemoveNestedField(u.Object, "status", "logSubCommandStatuses")
+	u.SetName(name)
+	require.NoError(t, unstructured.SetNestedMap(u.Object, policy, "spec", "backoffRetryPolicy"))
+	return u
+}
+
+func fetch(t *testing.T, ns, name string) *unstructured.Unstructured {
+	t.Helper()
+	b := testenv.Empty(testenv.BackupGVK)
+	require.NoError(t, env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, b))
+	return b
+}
+
+// eventually polls the Backup until cond holds.
+func eventually(t *testing.T, ns, name string, timeout time.Duration, what string, cond func(*unstructured.Unstructured) bool) *unstructured.Unstructured {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		b := testenv.Empty(testenv.BackupGVK)
+		err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, b)
+		if err == nil && cond(b) {
+			return b
+		}
+		if time.Now().After(deadline) {
+			require.FailNow(t, "timed out: "+what, "get error: %v\nstatus: %v\nannotations: %v", err, b.Object["status"], b.GetAnnotations())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type record struct {
+	RetryNum        int64  `json:"retryNum"`
+	DetectFailedAt  string `json:"detectFailedAt"`
+	ExpectedRetryAt string `json:"expectedRetryAt"`
+	RealRetryAt     string `json:"realRetryAt"`
+	RetryReason     string `json:"retryReason"`
+	OriginalReason  string `json:"originalReason"`
+}
+
+func recordsOf(t *testing.T, b *unstructured.Unstructured) []record {
+	t.Helper()
+	raw, _, _ := unstructured.NestedSlice(b.Object, "status", "backoffRetryStatus")
+	data, err := json.Marshal(raw)
+	require.NoError(t, err)
+	var out []record
+	require.NoError(t, json.Unmarshal(data, &out))
+	return out
+}
+
+func ts(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339, s)
+	require.NoError(t, err, "time %q", s)
+	return v
+}
+
+func entryPhase(b *unstructured.Unstructured) string {
+	p, _, _ := unstructured.NestedString(b.Object, "status", "logSubCommandStatuses", "log-start", "phase")
+	return p
+}
+
+func entryFailedReason(b *unstructured.Unstructured) string {
+	conds, _, _ := unstructured.NestedSlice(b.Object, "status", "logSubCommandStatuses", "log-start", "conditions")
+	for _, c := range conds {
+		if m, ok := c.(map[string]any); ok && m["type"] == "Failed" {
+			r, _ := m["reason"].(string)
+			return r
+		}
+	}
+	return ""
+}
+
+func episodeClosed(b *unstructured.Unstructured) bool {
+	_, open := b.GetAnnotations()[reconciler.EpisodeAnnotation]
+	return !open
+}
+
+func gaveUp(b *unstructured.Unstructured) bool {
+	var ep reconciler.Episode
+	return json.Unmarshal([]byte(b.GetAnnotations()[reconciler.EpisodeAnnotation]), &ep) == nil && ep.GaveUp
+}
+
+// eventReasons lists the reasons of the Events about a Backup, oldest first.
+func eventReasons(t *testing.T, ns, name string) map[string]int {
+	t.Helper()
+	list := &eventsv1.EventList{}
+	require.NoError(t, env.Client.List(context.Background(), list, client.InNamespace(ns)))
+	out := map[string]int{}
+	for _, e := range list.Items {
+		if e.Regarding.Name == name && e.Regarding.Kind == "Backup" {
+			n := int(1)
+			if e.Series != nil {
+				n = int(e.Series.Count)
+			}
+			out[e.Reason] += n
+		}
+	}
+	return out
+}
+
+var quickPolicy = map[string]any{"minRetryDuration": "1s", "maxRetryTimes": int64(5), "retryTimeout": "1m"}
+
+func TestLogStartFailsTwiceThenSucceeds(t *testing.T) {
+	startReconciler(t)
+	op := operator(t)
+	ctx := t.Context()
+	sent := richLogBackup(t, "pitr", quickPolicy)
+	sent.SetNamespace(op.Namespace)
+	want := roundTrip(t, sent.DeepCopy().Object)
+	op.Script("pitr", testenv.BRError, testenv.BRError, testenv.Succeed)
+	require.NoError(t, op.Start(ctx, sent))
+
+	b := eventually(t, op.Namespace, "pitr", 30*time.Second, "log-start recovers",
+		func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Complete" && episodeClosed(b) })
+
+	recs := recordsOf(t, b)
+	require.Len(t, recs, 2, "one record per failed attempt")
+	for i, r := range recs {
+		assert.Equal(t, int64(i+1), r.RetryNum)
+		delay := ts(t, r.ExpectedRetryAt).Sub(ts(t, r.DetectFailedAt))
+		assert.Equal(t, time.Duration(1<<i)*time.Second, delay, "retry %d waits min << (n-1)", r.RetryNum)
+		assert.False(t, ts(t, r.RealRetryAt).Before(ts(t, r.ExpectedRetryAt)), "retry %d started early", r.RetryNum)
+		assert.Contains(t, r.OriginalReason, "failed to connect to PD")
+		assert.Contains(t, r.RetryReason, "log-start failed")
+	}
+	assert.Equal(t, 3, op.Runs("pitr"))
+	require.Eventually(t, func() bool {
+		ev := eventReasons(t, op.Namespace, "pitr")
+		return ev["RetryScheduled"] == 2 && ev["RetryStarted"] == 2 && ev["RetrySucceeded"] == 1
+	}, 10*time.Second, 50*time.Millisecond, "events: %v", eventReasons(t, op.Namespace, "pitr"))
+
+	// Every field the test sent is still there, unchanged: spec, metadata, and the
+	// status fields nobody here owns.
+	assertContains(t, "", withoutOwned(want), roundTrip(t, b.Object))
+}
+
+// withoutOwned drops what the operator and the reconciler legitimately change.
+func withoutOwned(obj map[string]any) map[string]any {
+	u := &unstructured.Unstructured{Object: obj}
+	unstructured.RemoveNestedField(u.Object, "status", "phase")
+	unstructured.RemoveNestedField(u.Object, "status", "conditions")
+	unstructured.RemoveNestedField(u.Object, "status", "commitTs")
+	return u.Object
+}
+
+func TestRetriesExhausted(t *testing.T) {
+	startReconciler(t)
+	op := operator(t)
+	policy := map[string]any{"minRetryDuration": "1s", "maxRetryTimes": int64(2), "retryTimeout": "1m"}
+	op.Script("pitr", testenv.BRError, testenv.BRError, testenv.BRError, testenv.Succeed)
+	require.NoError(t, op.Start(t.Context(), richLogBackup(t, "pitr", policy)))
+
+	b := eventually(t, op.Namespace, "pitr", 30*time.Second, "gives up", gaveUp)
+	recs := recordsOf(t, b)
+	require.Len(t, recs, 3)
+	assert.Empty(t, recs[2].ExpectedRetryAt, "no retry follows the last record")
+	assert.Equal(t, "Failed", entryPhase(b))
+	assert.Equal(t, reconciler.ReasonRetryLimitExceeded, entryFailedReason(b))
+	phase, _, _ := unstructured.NestedString(b.Object, "status", "phase")
+	assert.Equal(t, "Failed", phase)
+	// It stays given up: no fourth run.
+	time.Sleep(1500 * time.Millisecond)
+	assert.Equal(t, 3, op.Runs("pitr"))
+	assert.Len(t, recordsOf(t, fetch(t, op.Namespace, "pitr")), 3)
+	assert.Equal(t, 1, eventReasons(t, op.Namespace, "pitr")["RetryExhausted"])
+}
+
+func TestRetryTimeout(t *testing.T) {
+	startReconciler(t)
+	op := operator(t)
+	// Retry 1 starts 1s after the first failure; retry 2 would start at least 1s+2s
+	// after it, past the 2s timeout.
+	policy := map[string]any{"minRetryDuration": "1s", "maxRetryTimes": int64(5), "retryTimeout": "2s"}
+	op.Script("pitr", testenv.BRError, testenv.BRError, testenv.Succeed)
+	require.NoError(t, op.Start(t.Context(), richLogBackup(t, "pitr", policy)))
+
+	b := eventually(t, op.Namespace, "pitr", 30*time.Second, "gives up on the timeout", gaveUp)
+	assert.Len(t, recordsOf(t, b), 2)
+	assert.Equal(t, reconciler.ReasonRetryTimeout, entryFailedReason(b))
+	assert.Equal(t, 2, op.Runs("pitr"))
+}
+
+func TestPodDeathIsRetried(t *testing.T) {
+	startReconciler(t)
+	op := operator(t)
+	op.Script("pitr", testenv.PodDeath, testenv.Succeed)
+	require.NoError(t, op.Start(t.Context(), richLogBackup(t, "pitr", quickPolicy)))
+
+	b := eventually(t, op.Namespace, "pitr", 30*time.Second, "recovers from a pod death",
+		func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Complete" && episodeClosed(b) })
+	recs := recordsOf(t, b)
+	require.Len(t, recs, 1)
+	assert.Contains(t, recs[0].RetryReason, "Job backup-pitr-log-start failed while the command was Running")
+	assert.Contains(t, recs[0].OriginalReason, "BackoffLimitExceeded")
+	assert.Equal(t, 2, op.Runs("pitr"))
+}
+
+func TestRestartMidBackoff(t *testing.T) {
+	s := startReconciler(t)
+	op := operator(t)
+	policy := map[string]any{"minRetryDuration": "5s", "maxRetryTimes": int64(5), "retryTimeout": "1m"}
+	op.Script("pitr", testenv.BRError, testenv.Succeed)
+	require.NoError(t, op.Start(t.Context(), richLogBackup(t, "pitr", policy)))
+
+	b := eventually(t, op.Namespace, "pitr", 20*time.Second, "the failure is recorded",
+		func(b *unstructured.Unstructured) bool { return len(recordsOf(t, b)) == 1 })
+	before := recordsOf(t, b)[0]
+	require.NoError(t, s.Stop())
+
+	restarted, err := env.StartReconciler(t.Context(), testLog(), nil)
+	require.NoError(t, err)
+	*s = *restarted // the cleanup stops the running one
+
+	// Mid-backoff, the restarted reconciler adds nothing and changes nothing.
+	time.Sleep(time.Second)
+	recs := recordsOf(t, fetch(t, op.Namespace, "pitr"))
+	require.Len(t, recs, 1)
+	assert.Equal(t, before, recs[0])
+
+	b = eventually(t, op.Namespace, "pitr", 30*time.Second, "the retry still happens",
+		func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Complete" && episodeClosed(b) })
+	recs = recordsOf(t, b)
+	require.Len(t, recs, 1)
+	assert.Equal(t, before.ExpectedRetryAt, recs[0].ExpectedRetryAt)
+	assert.False(t, ts(t, recs[0].RealRetryAt).Before(ts(t, recs[0].ExpectedRetryAt)))
+}
+
+// A writer updating the same Backup's status throughout (as TiDB Operator and the
+// backup-manager do) never makes a record disappear or repeat.
+func TestConcurrentWriter(t *testing.T) {
+	startReconciler(t)
+	op := operator(t)
+	op.Script("pitr", testenv.BRError, testenv.BRError, testenv.Succeed)
+	require.NoError(t, op.Start(t.Context(), richLogBackup(t, "pitr", quickPolicy)))
+
+	// The writer stops between writes, never mid-request: a cancelled request may still
+	// land, and the test must know the last value written.
+	ctx := t.Context()
+	stop := make(chan struct{})
+	writes := make(chan int64, 1)
+	go func() {
+		var n int64
+		for {
+			select {
+			case <-stop:
+				writes <- n
+				return
+			default:
+			}
+			err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				b := testenv.Empty(testenv.BackupGVK)
+				if err := env.Client.Get(ctx, client.ObjectKey{Namespace: op.Namespace, Name: "pitr"}, b); err != nil {
+					return err
+				}
+				_ = unstructured.SetNestedField(b.Object, n+1, "status", "writerCounter")
+				return env.Client.Update(ctx, b)
+			})
+			if err == nil {
+				n++
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	b := eventually(t, op.Namespace, "pitr", 40*time.Second, "recovers despite the writer",
+		func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Complete" && episodeClosed(b) })
+	close(stop)
+	n := <-writes
+	assert.Greater(t, n, int64(50), "the writer kept writing")
+
+	recs := recordsOf(t, b)
+	require.Len(t, recs, 2)
+	assert.Equal(t, int64(1), recs[0].RetryNum)
+	assert.Equal(t, int64(2), recs[1].RetryNum)
+	final := fetch(t, op.Namespace, "pitr")
+	got, _, _ := unstructured.NestedInt64(final.Object, "status", "writerCounter")
+	assert.Equal(t, n, got, "the writer's last write survived")
+	assert.Equal(t, recs, recordsOf(t, final))
+}
+
+// A live pod of the old Job blocks the retry until it terminates: a re-run beside it
+// would collide on BR's lock.
+func TestLiveOldPodBlocksTheRetry(t *testing.T) {
+	startReconciler(t)
+	op := operator(t)
+	ctx := t.Context()
+	op.Script("pitr", testenv.BRError, testenv.Succeed)
+	require.NoError(t, op.Start(ctx, richLogBackup(t, "pitr", quickPolicy)))
+
+	// A pod of the old Job that no longer belongs to it, still running.
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "backup-pitr-log-start-orphan", Namespace: op.Namespace,
+			Labels: map[string]string{"batch.kubernetes.io/job-name": testenv.JobName("pitr")}},
+		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "backup", Image: "pingcap/br"}}},
+	}
+	require.NoError(t, env.Client.Create(ctx, pod))
+	pod.Status.Phase = corev1.PodRunning
+	require.NoError(t, env.Client.Status().Update(ctx, pod))
+
+	eventually(t, op.Namespace, "pitr", 20*time.Second, "the failure is recorded",
+		func(b *unstructured.Unstructured) bool { return len(recordsOf(t, b)) == 1 })
+	time.Sleep(3 * time.Second) // well past the 1s delay
+	b := fetch(t, op.Namespace, "pitr")
+	assert.Empty(t, recordsOf(t, b)[0].RealRetryAt, "the retry started beside a live pod")
+	assert.Equal(t, 1, op.Runs("pitr"))
+
+	pod.Status.Phase = corev1.PodFailed
+	require.NoError(t, env.Client.Status().Update(ctx, pod))
+	eventually(t, op.Namespace, "pitr", 20*time.Second, "retries once the pod terminated",
+		func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Complete" && episodeClosed(b) })
+	assert.Equal(t, 2, op.Runs("pitr"))
+}

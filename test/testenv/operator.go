@@ -1,0 +1,297 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Outcome is how one run of a log-start Job ends in a FakeOperator script.
+type Outcome string
+
+// Outcomes of a run.
+const (
+	// Succeed: BR succeeds; the entry says Complete and status.commitTs is set.
+	Succeed Outcome = "succeed"
+	// BRError: BR fails; the backup-manager writes Failed, then the Job fails.
+	BRError Outcome = "br-error"
+	// PodDeath: the pod dies; the Job fails and nobody writes the Backup.
+	PodDeath Outcome = "pod-death"
+)
+
+// FakeOperator plays the parts a real cluster has but envtest lacks, for log-start
+// commands in one namespace: TiDB Operator's backup controller (a Job per run; when the
+// entry says RetryFailed, delete the finished old Job, create a new one once it is gone,
+// write Scheduled), the backup-manager in the pod (the scripted outcome of each run), and
+// the garbage collector (foreground deletion of Jobs: delete their pods, then drop the
+// foregroundDeletion finalizer). Its writes carry resourceVersions, like the real ones.
+type FakeOperator struct {
+	Client    client.Client
+	Namespace string
+
+	mu      sync.Mutex
+	scripts map[string][]Outcome
+	runs    map[string]int
+}
+
+// NewFakeOperator returns a FakeOperator for a namespace.
+func NewFakeOperator(c client.Client, namespace string) *FakeOperator {
+	return &FakeOperator{Client: c, Namespace: namespace, scripts: map[string][]Outcome{}, runs: map[string]int{}}
+}
+
+// Script sets how the next runs of a Backup's log-start end; runs beyond the script keep
+// running.
+func (f *FakeOperator) Script(backup string, outcomes ...Outcome) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.scripts[backup] = append(f.scripts[backup], outcomes...)
+}
+
+// Runs is how many log-start Jobs the operator created for a Backup.
+func (f *FakeOperator) Runs(backup string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.runs[backup]
+}
+
+const logStart = "log-start"
+
+// JobName is TiDB Operator's Job name for a Backup's log-start.
+func JobName(backup string) string { return "backup-" + backup + "-" + logStart }
+
+// Start creates a log Backup the way TiDB Operator's first sync leaves it: the log-start
+// Job created and its entry Scheduled.
+func (f *FakeOperator) Start(ctx context.Context, backup *unstructured.Unstructured) error {
+	backup.SetNamespace(f.Namespace)
+	if err := f.Client.Create(ctx, backup); err != nil {
+		return fmt.Errorf("create backup: %w", err)
+	}
+	return f.runJob(ctx, backup.GetName())
+}
+
+// Run drives the cluster until ctx is done.
+func (f *FakeOperator) Run(ctx context.Context) {
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		// Errors are conflicts or races with the reconciler: the next tick retries.
+		_ = f.collectGarbage(ctx)
+		_ = f.syncBackups(ctx)
+	}
+}
+
+// collectGarbage finishes foreground deletions, as kube-controller-manager's GC does.
+func (f *FakeOperator) collectGarbage(ctx context.Context) error {
+	jobs := &batchv1.JobList{}
+	if err := f.Client.List(ctx, jobs, client.InNamespace(f.Namespace)); err != nil {
+		return err
+	}
+	for i := range jobs.Items {
+		j := &jobs.Items[i]
+		if j.DeletionTimestamp == nil || !slices.Contains(j.Finalizers, metav1.FinalizerDeleteDependents) {
+			continue
+		}
+		pods := &corev1.PodList{}
+		if err := f.Client.List(ctx, pods, client.InNamespace(f.Namespace), client.MatchingLabels{batchv1.JobNameLabel: j.Name}); err != nil {
+			return err
+		}
+		for k := range pods.Items {
+			if metav1.IsControlledBy(&pods.Items[k], j) {
+				if err := client.IgnoreNotFound(f.Client.Delete(ctx, &pods.Items[k])); err != nil {
+					return err
+				}
+			}
+		}
+		j.Finalizers = slices.DeleteFunc(j.Finalizers, func(s string) bool { return s == metav1.FinalizerDeleteDependents })
+		if err := f.Client.Update(ctx, j); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *FakeOperator) syncBackups(ctx context.Context) error {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(BackupGVK.GroupVersion().WithKind("BackupList"))
+	if err := f.Client.List(ctx, list, client.InNamespace(f.Namespace)); err != nil {
+		return err
+	}
+	for i := range list.Items {
+		b := &list.Items[i]
+		if err := f.syncBackup(ctx, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *FakeOperator) syncBackup(ctx context.Context, b *unstructured.Unstructured) error {
+	name := b.GetName()
+	phase, _, _ := unstructured.NestedString(b.Object, "status", "logSubCommandStatuses", logStart, "phase")
+	job := &batchv1.Job{}
+	err := f.Client.Get(ctx, client.ObjectKey{Namespace: f.Namespace, Name: JobName(name)}, job)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	exists := err == nil
+	switch {
+	case phase == "RetryFailed" && exists:
+		// TiDB Operator deletes a finished old Job itself; a running one blocks.
+		if job.DeletionTimestamp == nil && finished(job) {
+			return client.IgnoreNotFound(f.Client.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationForeground)))
+		}
+	case phase == "RetryFailed":
+		return f.runJob(ctx, name)
+	case phase == "Scheduled" && exists && job.DeletionTimestamp == nil && !finished(job):
+		f.mu.Lock()
+		script := f.scripts[name]
+		if len(script) == 0 {
+			f.mu.Unlock()
+			return nil
+		}
+		outcome := script[0]
+		f.scripts[name] = script[1:]
+		f.mu.Unlock()
+		return f.finish(ctx, name, job, outcome)
+	}
+	return nil
+}
+
+// runJob creates the log-start Job and writes the entry Scheduled, as TiDB Operator does.
+func (f *FakeOperator) runJob(ctx context.Context, backup string) error {
+	b := Empty(BackupGVK)
+	if err := f.Client.Get(ctx, client.ObjectKey{Namespace: f.Namespace, Name: backup}, b); err != nil {
+		return err
+	}
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: JobName(backup), Namespace: f.Namespace,
+			Labels: map[string]string{
+				"app.kubernetes.io/name": "backup", "app.kubernetes.io/component": "backup",
+				"app.kubernetes.io/managed-by": "backup-operator", "app.kubernetes.io/instance": "basic",
+				"tidb.pingcap.com/backup": backup,
+			},
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: BackupGVK.GroupVersion().String(), Kind: BackupGVK.Kind, Name: backup, UID: b.GetUID(),
+				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
+			}},
+		},
+		Spec: batchv1.JobSpec{
+			BackoffLimit: ptr.To[int32](0),
+			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				RestartPolicy: corev1.RestartPolicyNever,
+				Containers:    []corev1.Container{{Name: "backup", Image: "pingcap/br:v8.5.0"}},
+			}},
+		},
+	}
+	if err := f.Client.Create(ctx, job); err != nil {
+		return fmt.Errorf("create job: %w", err)
+	}
+	f.mu.Lock()
+	f.runs[backup]++
+	f.mu.Unlock()
+	return f.updateBackup(ctx, backup, func(o map[string]any) {
+		setEntry(o, "Scheduled", nil)
+		_ = unstructured.SetNestedField(o, "Scheduled", "status", "phase")
+	})
+}
+
+// finish ends a run with an outcome: the backup-manager's writes, then the Job's status.
+func (f *FakeOperator) finish(ctx context.Context, backup string, job *batchv1.Job, outcome Outcome) error {
+	var err error
+	switch outcome {
+	case Succeed:
+		err = f.updateBackup(ctx, backup, func(o map[string]any) {
+			setEntry(o, "Complete", nil)
+			_ = unstructured.SetNestedField(o, "Running", "status", "phase")
+			_ = unstructured.SetNestedField(o, "443017185945960449", "status", "commitTs")
+		})
+	case BRError:
+		err = f.updateBackup(ctx, backup, func(o map[string]any) {
+			setEntry(o, "Failed", map[string]any{"type": "Failed", "status": "True", "reason": "LogBackupStartFailed",
+				"message": "run br log start failed: [BR:Common:ErrFailedToConnect] failed to connect to PD"})
+			_ = unstructured.SetNestedField(o, "Failed", "status", "phase")
+		})
+	case PodDeath:
+		err = f.updateBackup(ctx, backup, func(o map[string]any) {
+			setEntry(o, "Running", nil)
+			_ = unstructured.SetNestedField(o, "Running", "status", "phase")
+		})
+	}
+	if err != nil {
+		return err
+	}
+	now := metav1.Now()
+	job.Status.StartTime = &now
+	if outcome == Succeed {
+		job.Status.Succeeded, job.Status.CompletionTime = 1, &now
+		job.Status.Conditions = []batchv1.JobCondition{
+			{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
+			{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
+		}
+	} else {
+		job.Status.Failed = 1
+		msg := "Job has reached the specified backoff limit"
+		job.Status.Conditions = []batchv1.JobCondition{
+			{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: msg, LastTransitionTime: now, LastProbeTime: now},
+			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: msg, LastTransitionTime: now, LastProbeTime: now},
+		}
+	}
+	return f.Client.Status().Update(ctx, job)
+}
+
+// updateBackup reads the Backup, changes it, and writes it with its resourceVersion,
+// again on conflict: the way TiDB Operator and the backup-manager write.
+func (f *FakeOperator) updateBackup(ctx context.Context, name string, change func(map[string]any)) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		b := Empty(BackupGVK)
+		if err := f.Client.Get(ctx, client.ObjectKey{Namespace: f.Namespace, Name: name}, b); err != nil {
+			return err
+		}
+		change(b.Object)
+		return f.Client.Update(ctx, b)
+	})
+}
+
+// setEntry writes the log-start entry's phase (and a condition of the phase's type).
+func setEntry(o map[string]any, phase string, cond map[string]any) {
+	entry, _, _ := unstructured.NestedMap(o, "status", "logSubCommandStatuses", logStart)
+	if entry == nil {
+		entry = map[string]any{"command": logStart}
+	}
+	entry["phase"] = phase
+	if cond == nil {
+		cond = map[string]any{"type": phase, "status": "True"}
+	}
+	cond["command"] = logStart
+	cond["lastTransitionTime"] = time.Now().UTC().Format(time.RFC3339)
+	conds, _, _ := unstructured.NestedSlice(entry, "conditions")
+	conds = slices.DeleteFunc(conds, func(c any) bool { m, _ := c.(map[string]any); return m["type"] == cond["type"] })
+	entry["conditions"] = append(conds, cond)
+	_ = unstructured.SetNestedMap(o, entry, "status", "logSubCommandStatuses", logStart)
+}
+
+func finished(j *batchv1.Job) bool {
+	for _, c := range j.Status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
