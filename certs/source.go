@@ -1,15 +1,18 @@
 package certs
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
-	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
+	"github.com/fsnotify/fsnotify"
+	"github.com/go-logr/logr"
 )
 
 // Source provides the serving certificate.
@@ -55,30 +58,85 @@ const (
 const DefaultPollInterval = 10 * time.Second
 
 // FileSource serves tls.crt and tls.key from a directory and reloads them when they
-// change (file events, plus a periodic re-read as a fallback).
+// change: on file events in the directory, and on a periodic re-read as a fallback. A
+// pair that fails to load is counted and logged, and the previous one stays in use.
 type FileSource struct {
-	watcher *certwatcher.CertWatcher
+	holder
+	dir      string
+	interval time.Duration
+	log      logr.Logger
+	loaded   []byte // the cert and key bytes in use, to skip reloading the same pair
 }
 
 var _ Source = (*FileSource)(nil)
 
 // NewFileSource loads the certificate in dir; it fails if the files are missing or do not
 // form a key pair, so a misconfigured server stops at start-up with a clear message.
-func NewFileSource(dir string, pollInterval time.Duration) (*FileSource, error) {
-	w, err := certwatcher.New(filepath.Join(dir, CertFile), filepath.Join(dir, KeyFile))
-	if err != nil {
+func NewFileSource(dir string, pollInterval time.Duration, metrics *Metrics, log logr.Logger) (*FileSource, error) {
+	if pollInterval <= 0 {
+		pollInterval = DefaultPollInterval
+	}
+	s := &FileSource{holder: holder{metrics: metrics}, dir: dir, interval: pollInterval, log: log}
+	if err := s.reload(); err != nil {
 		return nil, fmt.Errorf("load serving certificate from %s: %w", dir, err)
 	}
-	if pollInterval > 0 {
-		w = w.WithWatchInterval(pollInterval)
+	return s, nil
+}
+
+// reload reads the pair and serves it if it changed.
+func (s *FileSource) reload() error {
+	certPEM, err := os.ReadFile(filepath.Join(s.dir, CertFile))
+	if err != nil {
+		return err
 	}
-	return &FileSource{watcher: w}, nil
+	keyPEM, err := os.ReadFile(filepath.Join(s.dir, KeyFile))
+	if err != nil {
+		return err
+	}
+	both := append(append([]byte{}, certPEM...), keyPEM...)
+	if bytes.Equal(both, s.loaded) {
+		return nil
+	}
+	kp, err := ParseKeyPair(certPEM, keyPEM)
+	if err != nil {
+		return err
+	}
+	c, err := kp.TLS()
+	if err != nil {
+		return err
+	}
+	s.set(c)
+	s.loaded = both
+	s.log.Info("Loaded serving certificate", "dir", s.dir, "notAfter", kp.Cert.NotAfter, "dnsNames", kp.Cert.DNSNames)
+	return nil
 }
 
-// GetCertificate returns the latest certificate read.
-func (s *FileSource) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return s.watcher.GetCertificate(hello)
+// Start watches the directory until ctx is done.
+func (s *FileSource) Start(ctx context.Context) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", s.dir, err)
+	}
+	defer w.Close()
+	// The directory, not the files: a Secret volume swaps a symlink, and an editor or
+	// cert-manager's csi driver may replace the files.
+	if err := w.Add(s.dir); err != nil {
+		s.log.Info("Watching the certificate directory failed; polling only", "dir", s.dir, "error", err.Error())
+	}
+	tick := time.NewTicker(s.interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		case <-w.Events:
+		case err := <-w.Errors:
+			s.log.Info("Certificate watch error", "error", fmt.Sprint(err))
+		}
+		if err := s.reload(); err != nil {
+			s.metrics.failed()
+			s.log.Info("Reloading the serving certificate failed; keeping the one in use", "dir", s.dir, "error", err.Error())
+		}
+	}
 }
-
-// Start watches the files until ctx is done.
-func (s *FileSource) Start(ctx context.Context) error { return s.watcher.Start(ctx) }

@@ -76,6 +76,46 @@ func (e *Env) StartServer(ctx context.Context, log logr.Logger, edit func(*app.O
 	return s, nil
 }
 
+// StartSelfSigned runs the webhook in self-signed mode with its Secret in the "default"
+// namespace. With register, the webhook configurations are first registered pointing at
+// it without a caBundle, as the chart installs them: the server must inject its CA
+// before the API server can call it. edit may change the options (Secret name,
+// lifetimes) after the test defaults: short settle and resync times.
+func (e *Env) StartSelfSigned(ctx context.Context, log logr.Logger, register bool, edit func(*app.Options)) (*Server, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	base := fmt.Sprintf("https://127.0.0.1:%d", port)
+	if register {
+		if err := RegisterWebhooks(ctx, e.Client, base, nil); err != nil {
+			return nil, err
+		}
+	}
+	s, err := e.RunApp(ctx, log, func(o *app.Options) {
+		o.WebhookHost, o.WebhookPort = "127.0.0.1", port
+		o.Components = []string{app.ComponentWebhook}
+		o.CertMode, o.CertNamespace = app.CertModeSelfSigned, "default"
+		o.CertDNSNames = []string{"127.0.0.1", "localhost"}
+		o.MutatingConfigName, o.ValidatingConfigName = MutatingConfigName, ValidatingConfigName
+		o.CertSettle, o.CertResync = 500*time.Millisecond, time.Second
+		if edit != nil {
+			edit(o)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.BaseURL = base
+	if register {
+		if err := e.WaitForWebhooks(ctx); err != nil {
+			_ = s.Stop()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
 // StartReconciler runs the App with only the reconciler component, against this Env.
 func (e *Env) StartReconciler(ctx context.Context, log logr.Logger, edit func(*app.Options)) (*Server, error) {
 	return e.RunApp(ctx, log, func(o *app.Options) {

@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -43,7 +45,7 @@ func New(o *Options, log logr.Logger) (*App, error) {
 	cfg, _ := o.DefaultsConfig()
 	a := &App{opts: o, log: log, config: cfg, registry: prometheus.NewRegistry(), now: time.Now}
 	if o.has(ComponentWebhook) {
-		src, err := certs.NewFileSource(o.CertDir, o.CertPollInterval)
+		src, err := newCertSource(o, certs.NewMetrics(a.registry), log.WithName("certs"))
 		if err != nil {
 			return nil, err
 		}
@@ -77,6 +79,31 @@ func New(o *Options, log logr.Logger) (*App, error) {
 	log.Info("Configured", "components", o.Components, "logBackupDefaults", cfg.LogDefaults.String(),
 		"replaceSchemaDefaults", cfg.ReplaceSchemaDefaults)
 	return a, nil
+}
+
+// newCertSource builds the certificate source --cert-mode selects.
+func newCertSource(o *Options, metrics *certs.Metrics, log logr.Logger) (certs.Source, error) {
+	switch o.CertMode {
+	case CertModeSelfSigned:
+		cfg, err := o.restConfig()
+		if err != nil {
+			return nil, err
+		}
+		cs, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes client for self-signed certificates: %w", err)
+		}
+		return certs.NewSelfSignedSource(certs.SelfSignedOptions{
+			Client: cs, Namespace: o.CertNamespace, SecretName: o.CertSecretName,
+			MutatingConfig: o.MutatingConfigName, ValidatingConfig: o.ValidatingConfigName,
+			Config: o.selfSignedConfig(), Clock: clock.RealClock{}, Resync: o.CertResync, Settle: o.CertSettle,
+			Metrics: metrics, Log: log,
+		})
+	default:
+		// files and cert-manager: cert-manager writes the Secret that is mounted at
+		// --cert-dir; serving it is the same as serving any files.
+		return certs.NewFileSource(o.CertDir, o.CertPollInterval, metrics, log)
+	}
 }
 
 // Start runs every component until ctx is done or one of them fails.

@@ -146,7 +146,7 @@ func TestMainCommands(t *testing.T) {
 	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "absent"))
 	t.Setenv("KUBERNETES_SERVICE_HOST", "")
 	assert.Equal(t, 1, Main([]string{"serve", "--components=reconciler"}, &out, &errOut))
-	assert.Contains(t, errOut.String(), "load kubeconfig for the reconciler")
+	assert.Contains(t, errOut.String(), "load kubeconfig")
 	errOut.Reset()
 	assert.Equal(t, 1, Main([]string{"serve", "--cert-dir", t.TempDir()}, &out, &errOut))
 	assert.Contains(t, errOut.String(), "tls.crt", "a missing certificate stops start-up with a clear message")

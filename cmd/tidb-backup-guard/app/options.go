@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/rest"
 
+	"github.com/tidb-backup-guard/tidb-backup-guard/certs"
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
 	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
 )
@@ -25,6 +26,15 @@ const (
 // knownComponents lists what this build can run.
 var knownComponents = []string{ComponentWebhook, ComponentReconciler}
 
+// Certificate modes accepted by --cert-mode.
+const (
+	CertModeFiles       = "files"
+	CertModeCertManager = "cert-manager"
+	CertModeSelfSigned  = "self-signed"
+)
+
+var certModes = []string{CertModeFiles, CertModeCertManager, CertModeSelfSigned}
+
 // Environment variables that set the log-backup defaults when the matching flag is not given.
 const (
 	EnvMinRetryDuration = "LOG_BACKUP_MIN_RETRY_DURATION"
@@ -37,8 +47,18 @@ type Options struct {
 	// WebhookHost and WebhookPort are where the webhook server listens.
 	WebhookHost string
 	WebhookPort int
-	// CertDir holds tls.crt and tls.key.
+	// CertMode selects the certificate source: files, cert-manager or self-signed.
+	CertMode string
+	// CertDir holds tls.crt and tls.key (files and cert-manager modes).
 	CertDir string
+	// The self-signed mode's Secret, names and lifetimes.
+	CertNamespace, CertSecretName       string
+	ServiceName                         string
+	CertDNSNames                        []string
+	MutatingConfigName                  string
+	ValidatingConfigName                string
+	CAValidity, CertValidity, CAOverlap time.Duration
+	CertResync, CertSettle              time.Duration
 	// CertPollInterval is how often the certificate files are re-read without a file event.
 	CertPollInterval time.Duration
 	// TLSMinVersion is "1.2" or "1.3".
@@ -86,7 +106,18 @@ func NewOptions() *Options {
 	d := defaults.BuiltinLogDefaults
 	return &Options{
 		WebhookPort:             9443,
+		CertMode:                CertModeFiles,
 		CertDir:                 "/tmp/k8s-webhook-server/serving-certs",
+		CertNamespace:           os.Getenv("POD_NAMESPACE"),
+		CertSecretName:          "tidb-backup-guard-webhook-cert",
+		ServiceName:             "tidb-backup-guard",
+		MutatingConfigName:      "tidb-backup-guard-mutating",
+		ValidatingConfigName:    "tidb-backup-guard-validating",
+		CAValidity:              365 * 24 * time.Hour,
+		CertValidity:            90 * 24 * time.Hour,
+		CAOverlap:               10 * time.Minute,
+		CertResync:              time.Minute,
+		CertSettle:              5 * time.Second,
 		CertPollInterval:        10 * time.Second,
 		TLSMinVersion:           "1.2",
 		MetricsBindAddress:      ":8080",
@@ -113,7 +144,19 @@ const (
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.WebhookHost, "webhook-host", o.WebhookHost, "Address the webhook server binds to; empty means all interfaces.")
 	fs.IntVar(&o.WebhookPort, "webhook-port", o.WebhookPort, "Port of the webhook server (HTTPS).")
+	fs.StringVar(&o.CertMode, "cert-mode", o.CertMode, "Serving certificate source: files (--cert-dir), cert-manager (--cert-dir, mounted from cert-manager's Secret) or self-signed (a CA kept in a Secret, injected into the webhook configurations, rotated).")
 	fs.StringVar(&o.CertDir, "cert-dir", o.CertDir, "Directory holding the serving certificate as tls.crt and tls.key; reloaded on change.")
+	fs.StringVar(&o.CertNamespace, "cert-namespace", o.CertNamespace, "self-signed: namespace of the certificate Secret (default: $POD_NAMESPACE).")
+	fs.StringVar(&o.CertSecretName, "cert-secret-name", o.CertSecretName, "self-signed: name of the certificate Secret.")
+	fs.StringVar(&o.ServiceName, "webhook-service-name", o.ServiceName, "self-signed: the webhook Service, whose DNS names the certificate carries.")
+	fs.StringSliceVar(&o.CertDNSNames, "cert-dns-names", o.CertDNSNames, "self-signed: DNS names or IPs of the certificate, instead of the Service's names.")
+	fs.StringVar(&o.MutatingConfigName, "mutating-webhook-configuration", o.MutatingConfigName, "self-signed: the MutatingWebhookConfiguration whose caBundle is kept.")
+	fs.StringVar(&o.ValidatingConfigName, "validating-webhook-configuration", o.ValidatingConfigName, "self-signed: the ValidatingWebhookConfiguration whose caBundle is kept.")
+	fs.DurationVar(&o.CAValidity, "self-signed-ca-validity", o.CAValidity, "self-signed: CA lifetime; rotated at two thirds.")
+	fs.DurationVar(&o.CertValidity, "self-signed-cert-validity", o.CertValidity, "self-signed: serving certificate lifetime; renewed at two thirds.")
+	fs.DurationVar(&o.CAOverlap, "ca-overlap", o.CAOverlap, "self-signed: how long the previous CA stays trusted after a rotation (longer than any replica needs to switch).")
+	fs.DurationVar(&o.CertSettle, "cert-settle", o.CertSettle, "self-signed: how long a new CA must be in the webhook configurations before its certificate is served (the API server reads them a moment late).")
+	fs.DurationVar(&o.CertResync, "cert-resync", o.CertResync, "self-signed: the longest time between two checks of the Secret and the webhook configurations.")
 	fs.DurationVar(&o.CertPollInterval, "cert-poll-interval", o.CertPollInterval, "How often the certificate files are re-read even without a file event.")
 	fs.StringVar(&o.TLSMinVersion, "tls-min-version", o.TLSMinVersion, "Minimum TLS version of the webhook server: 1.2 or 1.3.")
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", o.EnableHTTP2, "Offer HTTP/2 on the webhook server (off: the API server uses HTTP/1.1).")
@@ -163,8 +206,19 @@ func (o *Options) Validate() field.ErrorList {
 	if o.TLSMinVersion != "1.2" && o.TLSMinVersion != "1.3" {
 		errs = append(errs, field.NotSupported(field.NewPath("--tls-min-version"), o.TLSMinVersion, []string{"1.2", "1.3"}))
 	}
-	if o.has(ComponentWebhook) && o.CertDir == "" {
+	if !slices.Contains(certModes, o.CertMode) {
+		errs = append(errs, field.NotSupported(field.NewPath("--cert-mode"), o.CertMode, certModes))
+	}
+	if o.has(ComponentWebhook) && o.CertMode != CertModeSelfSigned && o.CertDir == "" {
 		errs = append(errs, field.Required(field.NewPath("--cert-dir"), "the webhook needs a serving certificate"))
+	}
+	if o.has(ComponentWebhook) && o.CertMode == CertModeSelfSigned {
+		if o.CertNamespace == "" {
+			errs = append(errs, field.Required(field.NewPath("--cert-namespace"), "self-signed mode keeps its Secret in a namespace (set it, or $POD_NAMESPACE)"))
+		}
+		if err := o.selfSignedConfig().Validate(); err != nil {
+			errs = append(errs, field.Invalid(field.NewPath("--self-signed-*"), "", err.Error()))
+		}
 	}
 	if o.CertPollInterval <= 0 {
 		errs = append(errs, field.Invalid(field.NewPath("--cert-poll-interval"), o.CertPollInterval.String(), "must be greater than 0"))
@@ -223,6 +277,16 @@ func (o *Options) DefaultsConfig() (defaults.Config, field.ErrorList) {
 		errs = append(errs, e)
 	}
 	return cfg, errs
+}
+
+// selfSignedConfig is the self-signed certificates' configuration.
+func (o *Options) selfSignedConfig() certs.SelfSignedConfig {
+	names := o.CertDNSNames
+	if len(names) == 0 {
+		svc, ns := o.ServiceName, o.CertNamespace
+		names = []string{svc, svc + "." + ns, svc + "." + ns + ".svc", svc + "." + ns + ".svc.cluster.local"}
+	}
+	return certs.SelfSignedConfig{Names: names, CAValidity: o.CAValidity, CertValidity: o.CertValidity, Overlap: o.CAOverlap}
 }
 
 // has reports whether a component is selected.

@@ -27,12 +27,9 @@ import (
 // newReconcilerManager builds the controller-runtime manager that runs the reconciler.
 // Its own metrics and health servers are off: the App serves both for every component.
 func newReconcilerManager(o *Options, cfg defaults.Config, reg prometheus.Registerer, log logr.Logger) (manager.Manager, error) {
-	restConfig := o.RestConfig
-	if restConfig == nil {
-		var err error
-		if restConfig, err = loadKubeconfig(o.Kubeconfig); err != nil {
-			return nil, err
-		}
+	restConfig, err := o.restConfig()
+	if err != nil {
+		return nil, err
 	}
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
@@ -76,14 +73,18 @@ func newReconcilerManager(o *Options, cfg defaults.Config, reg prometheus.Regist
 	return mgr, nil
 }
 
-// loadKubeconfig reads an explicit kubeconfig, else $KUBECONFIG or ~/.kube/config, else
-// the in-cluster service account.
-func loadKubeconfig(path string) (*rest.Config, error) {
+// restConfig is the API access of the components that need one: RestConfig (tests),
+// else an explicit kubeconfig, else $KUBECONFIG or ~/.kube/config, else the in-cluster
+// service account.
+func (o *Options) restConfig() (*rest.Config, error) {
+	if o.RestConfig != nil {
+		return o.RestConfig, nil
+	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = path
+	rules.ExplicitPath = o.Kubeconfig
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("load kubeconfig for the reconciler: %w", err)
+		return nil, fmt.Errorf("load kubeconfig: %w", err)
 	}
 	return cfg, nil
 }
