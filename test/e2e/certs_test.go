@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/certs"
 	"github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app"
+	"github.com/tidb-backup-guard/tidb-backup-guard/test/testcerts"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
 )
 
@@ -193,4 +196,46 @@ func TestSelfSignedInstancesConverge(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, bundle, 1, "one CA, not one per instance")
 	require.NoError(t, admitOnce(t.Context()))
+}
+
+// cert-manager mode: the server serves the files cert-manager's Secret is mounted as, and
+// picks up a renewal (here signed by a new CA, both in the injected bundle) without a
+// restart, while the API server keeps calling it.
+func TestCertManagerModeReloadsMountedFiles(t *testing.T) {
+	ctx := t.Context()
+	first, second, mounted := t.TempDir(), t.TempDir(), t.TempDir()
+	ca1, err := testcerts.ServingCert(first, time.Hour, "127.0.0.1")
+	require.NoError(t, err)
+	ca2, err := testcerts.ServingCert(second, time.Hour, "127.0.0.1")
+	require.NoError(t, err)
+	copyPair := func(from string) {
+		for _, f := range []string{"tls.crt", "tls.key"} {
+			b, err := os.ReadFile(filepath.Join(from, f))
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join(mounted, f+".tmp"), b, 0o600))
+			require.NoError(t, os.Rename(filepath.Join(mounted, f+".tmp"), filepath.Join(mounted, f)))
+		}
+	}
+	copyPair(first)
+
+	port, err := testenv.FreePort()
+	require.NoError(t, err)
+	s, err := env.RunApp(ctx, testLog(), func(o *app.Options) {
+		o.Components = []string{app.ComponentWebhook}
+		o.CertMode, o.CertDir, o.CertPollInterval = app.CertModeCertManager, mounted, 200*time.Millisecond
+		o.WebhookHost, o.WebhookPort = "127.0.0.1", port
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, s.Stop()) })
+	// What cert-manager's CA injector would write: the CAs of the current and the next
+	// certificate.
+	require.NoError(t, testenv.RegisterWebhooks(ctx, env.Client, fmt.Sprintf("https://127.0.0.1:%d", port), append(ca1, ca2...)))
+	t.Cleanup(func() { _ = testenv.UnregisterWebhooks(context.Background(), env.Client) })
+	require.NoError(t, env.WaitForWebhooks(ctx))
+
+	before := servedLeaf(t, s.App.WebhookAddr())
+	copyPair(second)
+	require.Eventually(t, func() bool { return !servedLeaf(t, s.App.WebhookAddr()).Equal(before) }, 10*time.Second, 50*time.Millisecond,
+		"the renewed certificate was not picked up")
+	require.NoError(t, admitOnce(ctx))
 }

@@ -42,7 +42,7 @@ func AssetsDir() (string, error) {
 	if dir == "" {
 		return "", errors.New("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds the control plane binaries (hack/envtest-assets.sh)")
 	}
-	for _, bin := range []string{"kube-apiserver", "etcd", "kubectl"} {
+	for _, bin := range []string{"kube-apiserver", "etcd", "kubectl", "helm"} {
 		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
 			return "", fmt.Errorf("KUBEBUILDER_ASSETS=%s has no %s: %w", dir, bin, err)
 		}

@@ -1,0 +1,334 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"github.com/spf13/pflag"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app"
+	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
+)
+
+var chartDir = filepath.Join(testenv.RepoRoot(), "charts", "tidb-backup-guard")
+
+// helm runs the helm built with the control plane.
+func helm(args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(env.AssetsDir, "helm"), args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if err != nil {
+		return out.String(), errors.New(errOut.String())
+	}
+	return out.String(), nil
+}
+
+// render returns the chart's objects for a release, with --set values.
+func render(t *testing.T, release, namespace string, set ...string) []*unstructured.Unstructured {
+	t.Helper()
+	args := []string{"template", release, chartDir, "--namespace", namespace, "--kube-version", "1.37.0"}
+	for _, s := range set {
+		args = append(args, "--set", s)
+	}
+	out, err := helm(args...)
+	require.NoError(t, err)
+	var objs []*unstructured.Unstructured
+	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(out), 4096)
+	for {
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			require.NoError(t, err)
+		}
+		if m != nil {
+			objs = append(objs, &unstructured.Unstructured{Object: m})
+		}
+	}
+	return objs
+}
+
+func kinds(objs []*unstructured.Unstructured) []string {
+	var out []string
+	for _, o := range objs {
+		out = append(out, o.GetKind())
+	}
+	slices.Sort(out)
+	return out
+}
+
+func find(t *testing.T, objs []*unstructured.Unstructured, kind string, into any) {
+	t.Helper()
+	for _, o := range objs {
+		if o.GetKind() == kind {
+			require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, into))
+			return
+		}
+	}
+	t.Fatalf("no %s rendered", kind)
+}
+
+var secretModeValues = []string{"certs.mode=secret", "certs.secret.name=my-tls", "certs.secret.caBundle=" + "Zm9v"}
+
+func TestChartLintAndTemplate(t *testing.T) {
+	base := []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "MutatingWebhookConfiguration",
+		"PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount", "ValidatingWebhookConfiguration"}
+	tests := []struct {
+		name  string
+		set   []string
+		kinds []string
+	}{
+		{name: "defaults (self-signed)", kinds: base},
+		{name: "cert-manager", set: []string{"certs.mode=cert-manager"}, kinds: append([]string{"Certificate", "Issuer"}, base...)},
+		{name: "cert-manager with an issuer", set: []string{"certs.mode=cert-manager", "certs.certManager.issuerRef.name=ca", "certs.certManager.issuerRef.kind=ClusterIssuer"}, kinds: append([]string{"Certificate"}, base...)},
+		// No Role: without self-signed certificates and with leader election, only the Lease needs one.
+		{name: "existing secret", set: secretModeValues, kinds: base},
+		{name: "extras", set: []string{"networkPolicy.enabled=true", "metrics.serviceMonitor.enabled=true"}, kinds: append([]string{"NetworkPolicy", "ServiceMonitor"}, base...)},
+		{name: "webhook only", set: []string{"components.reconciler=false"}, kinds: base},
+		{name: "reconciler only", set: []string{"components.webhook=false"}, kinds: []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"lint", chartDir, "--strict", "--kube-version", "1.37.0"}
+			for _, s := range tc.set {
+				args = append(args, "--set", s)
+			}
+			_, err := helm(args...)
+			require.NoError(t, err)
+			want := slices.Clone(tc.kinds)
+			slices.Sort(want)
+			assert.Equal(t, want, kinds(render(t, "guard", "guard-system", tc.set...)))
+		})
+	}
+}
+
+func TestChartSchemaRejects(t *testing.T) {
+	for _, set := range []string{"foo=bar", "replicaCount=abc", "webhook.mutating.extra=1", "certs.mode=vault", "policy.maxRetryTimes=-1"} {
+		_, err := helm("template", "guard", chartDir, "--kube-version", "1.37.0", "--set", set)
+		require.Error(t, err, set)
+		assert.Contains(t, err.Error(), "schema", set)
+	}
+	_, err := helm("template", "guard", chartDir, "--kube-version", "1.37.0", "--set-string", "policy.minRetryDuration=30")
+	require.Error(t, err, "a duration without a unit")
+}
+
+// installCertManagerCRDs installs cert-manager's CRDs from its Go module.
+func installCertManagerCRDs(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/cert-manager/cert-manager").Output()
+	require.NoError(t, err, "find the cert-manager module")
+	dir := filepath.Join(strings.TrimSpace(string(out)), "deploy", "crds")
+	_, err = envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{Paths: []string{dir}, ErrorIfPathMissing: true})
+	require.NoError(t, err)
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	require.NoError(t, env.Client.Get(t.Context(), client.ObjectKey{Name: "certificates.cert-manager.io"}, crd))
+}
+
+// Every rendered object, in every certificate mode, is accepted by the API server's
+// schema validation (server-side dry-run).
+func TestChartObjectsAccepted(t *testing.T) {
+	installCertManagerCRDs(t)
+	ctx := t.Context()
+	ns := namespace(t)
+	for _, set := range [][]string{nil, {"certs.mode=cert-manager"}, secretModeValues, {"networkPolicy.enabled=true", "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.monitoring=enabled"}} {
+		for _, obj := range render(t, "guard", ns, set...) {
+			err := env.Client.Create(ctx, obj, client.DryRunAll)
+			assert.NoError(t, err, "%v: %s %s", set, obj.GetKind(), obj.GetName())
+		}
+	}
+
+	// The Certificate, read with cert-manager's own types: it names the Service and the
+	// Secret the Deployment mounts.
+	objs := render(t, "guard", ns, "certs.mode=cert-manager")
+	var crt cmapi.Certificate
+	find(t, objs, "Certificate", &crt)
+	var dep appsv1.Deployment
+	find(t, objs, "Deployment", &dep)
+	assert.Contains(t, crt.Spec.DNSNames, "guard-tidb-backup-guard."+ns+".svc")
+	require.NotNil(t, crt.Spec.PrivateKey)
+	assert.Equal(t, cmapi.ECDSAKeyAlgorithm, crt.Spec.PrivateKey.Algorithm)
+	assert.Equal(t, crt.Spec.SecretName, dep.Spec.Template.Spec.Volumes[0].Secret.SecretName)
+	var m admissionregistrationv1.MutatingWebhookConfiguration
+	find(t, objs, "MutatingWebhookConfiguration", &m)
+	assert.Equal(t, ns+"/"+crt.Name, m.Annotations["cert-manager.io/inject-ca-from"])
+}
+
+// The chart's webhook configurations and the ones the suites register (testenv) agree on
+// everything but the client configuration and the failure policy.
+func TestChartWebhooksMatchTheTestedOnes(t *testing.T) {
+	objs := render(t, "guard", "guard-system")
+	var cm admissionregistrationv1.MutatingWebhookConfiguration
+	var cv admissionregistrationv1.ValidatingWebhookConfiguration
+	find(t, objs, "MutatingWebhookConfiguration", &cm)
+	find(t, objs, "ValidatingWebhookConfiguration", &cv)
+	tm, tv := testenv.WebhookConfigs("https://unused", nil)
+	require.Len(t, cm.Webhooks, len(tm.Webhooks))
+	for i := range cm.Webhooks {
+		c, e := cm.Webhooks[i], tm.Webhooks[i]
+		assert.Equal(t, e.Name, c.Name)
+		assert.Equal(t, strings.TrimPrefix(*e.ClientConfig.URL, "https://unused"), *c.ClientConfig.Service.Path)
+		assert.Equal(t, e.Rules, c.Rules)
+		assert.Equal(t, e.MatchConditions, c.MatchConditions)
+		assert.Equal(t, e.SideEffects, c.SideEffects)
+		assert.Equal(t, e.AdmissionReviewVersions, c.AdmissionReviewVersions)
+	}
+	require.Len(t, cv.Webhooks, len(tv.Webhooks))
+	for i := range cv.Webhooks {
+		c, e := cv.Webhooks[i], tv.Webhooks[i]
+		assert.Equal(t, e.Name, c.Name)
+		assert.Equal(t, strings.TrimPrefix(*e.ClientConfig.URL, "https://unused"), *c.ClientConfig.Service.Path)
+		assert.Equal(t, e.Rules, c.Rules)
+		assert.Equal(t, e.SideEffects, c.SideEffects)
+	}
+	assert.Equal(t, admissionregistrationv1.Ignore, *cm.Webhooks[0].FailurePolicy, "mutating: the reconciler covers for it")
+	assert.Equal(t, admissionregistrationv1.Fail, *cv.Webhooks[0].FailurePolicy)
+}
+
+// The RBAC rules are exactly these; every one is used by the code (the test below runs
+// the server with nothing more).
+func TestChartRBACIsMinimal(t *testing.T) {
+	objs := render(t, "guard", "guard-system")
+	var cr rbacv1.ClusterRole
+	var r rbacv1.Role
+	find(t, objs, "ClusterRole", &cr)
+	find(t, objs, "Role", &r)
+	rule := func(group, resource, name string, verbs ...string) rbacv1.PolicyRule {
+		p := rbacv1.PolicyRule{APIGroups: []string{group}, Resources: []string{resource}, Verbs: verbs}
+		if name != "" {
+			p.ResourceNames = []string{name}
+		}
+		return p
+	}
+	assert.Equal(t, []rbacv1.PolicyRule{
+		rule("pingcap.com", "backups", "", "get", "list", "watch", "update"),
+		rule("batch", "jobs", "", "get", "list", "watch", "delete"),
+		rule("", "pods", "", "list"),
+		rule("events.k8s.io", "events", "", "create", "patch"),
+		rule("admissionregistration.k8s.io", "mutatingwebhookconfigurations", "guard-tidb-backup-guard-mutating", "get", "list", "watch", "patch"),
+		rule("admissionregistration.k8s.io", "validatingwebhookconfigurations", "guard-tidb-backup-guard-validating", "get", "list", "watch", "patch"),
+	}, cr.Rules)
+	assert.Equal(t, []rbacv1.PolicyRule{
+		rule("coordination.k8s.io", "leases", "", "create"),
+		rule("coordination.k8s.io", "leases", "guard-tidb-backup-guard-reconciler", "get", "update"),
+		rule("", "events", "", "create", "patch"),
+		rule("", "secrets", "", "create"),
+		rule("", "secrets", "guard-tidb-backup-guard-webhook-cert", "get", "list", "watch", "update"),
+	}, r.Rules)
+	for _, rules := range [][]rbacv1.PolicyRule{cr.Rules, r.Rules} {
+		for _, p := range rules {
+			for _, s := range slices.Concat(p.APIGroups, p.Resources, p.Verbs) {
+				assert.NotEqual(t, "*", s, "no wildcards")
+			}
+		}
+	}
+}
+
+// The server runs with the chart's arguments as the chart's ServiceAccount (the API server
+// impersonates it, so RBAC applies to every call), and does its whole job: the
+// self-signed certificate in its Secret, the bundle in the webhook configurations, the
+// Lease, and a log backup retried to success.
+func TestChartRBACIsSufficient(t *testing.T) {
+	ctx := t.Context()
+	const release, ns = "guard", "guard-system"
+	require.NoError(t, client.IgnoreAlreadyExists(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})))
+	// Nothing may call these webhooks here (their Service has no pods): select no namespace.
+	objs := render(t, release, ns, "webhook.namespaceSelector.matchLabels.nothing=selected")
+	var dep appsv1.Deployment
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "Deployment":
+			require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &dep))
+		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+			"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration":
+			require.NoError(t, client.IgnoreAlreadyExists(env.Client.Create(ctx, o)), o.GetKind())
+			obj := o
+			t.Cleanup(func() { _ = env.Client.Delete(context.Background(), obj) })
+		}
+	}
+
+	// The Deployment's own arguments, parsed by the server's own flag set.
+	container := dep.Spec.Template.Spec.Containers[0]
+	require.Equal(t, "serve", container.Args[0])
+	opts := app.NewOptions()
+	fs := pflag.NewFlagSet("chart", pflag.ContinueOnError)
+	opts.AddFlags(fs)
+	fs.String("zap-log-level", "", "") // bound by the binary's main, not by Options
+	require.NoError(t, fs.Parse(container.Args[1:]))
+
+	sa := "system:serviceaccount:" + ns + ":" + dep.Spec.Template.Spec.ServiceAccountName
+	asSA := rest.CopyConfig(env.Config)
+	asSA.Impersonate = rest.ImpersonationConfig{UserName: sa, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}}
+	port, err := testenv.FreePort()
+	require.NoError(t, err)
+
+	s, err := env.RunApp(ctx, testLog(), func(o *app.Options) {
+		*o = *opts
+		o.RestConfig, o.AllowSeveralInProcess = asSA, true
+		o.CertNamespace, o.LeaderElectionNamespace = ns, ns // from the pod's namespace in a cluster
+		o.WebhookHost, o.WebhookPort = "127.0.0.1", port
+		o.MetricsBindAddress, o.HealthProbeBindAddress = "0", "0"
+	})
+	require.NoError(t, err, "the server did not become ready as %s", sa)
+	t.Cleanup(func() { assert.NoError(t, s.Stop()) })
+
+	// The self-signed certificate: the Secret, and its bundle in both configurations.
+	sec := &corev1.Secret{}
+	require.NoError(t, env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: opts.CertSecretName}, sec))
+	require.Eventually(t, func() bool {
+		m := &admissionregistrationv1.MutatingWebhookConfiguration{}
+		v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+		if env.Client.Get(ctx, client.ObjectKey{Name: opts.MutatingConfigName}, m) != nil ||
+			env.Client.Get(ctx, client.ObjectKey{Name: opts.ValidatingConfigName}, v) != nil {
+			return false
+		}
+		return bytes.Equal(m.Webhooks[0].ClientConfig.CABundle, sec.Data["ca-bundle.crt"]) &&
+			bytes.Equal(v.Webhooks[1].ClientConfig.CABundle, sec.Data["ca-bundle.crt"])
+	}, 10*time.Second, 50*time.Millisecond, "the bundle was not injected")
+
+	// The reconciler: leadership, then a retried log backup.
+	require.Eventually(t, func() bool {
+		l := &coordinationv1.Lease{}
+		return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: opts.LeaderElectionID}, l) == nil && l.Spec.HolderIdentity != nil
+	}, 20*time.Second, 100*time.Millisecond, "no leader")
+	op := operator(t)
+	op.Script("pitr", testenv.BRError, testenv.Succeed)
+	require.NoError(t, op.Start(ctx, richLogBackup(t, "pitr", quickPolicy)))
+	b := eventually(t, op.Namespace, "pitr", 30*time.Second, "recovers under the chart's RBAC",
+		func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Complete" && episodeClosed(b) })
+	assert.Len(t, recordsOf(t, b), 1)
+	require.Eventually(t, func() bool { return eventReasons(t, op.Namespace, "pitr")["RetrySucceeded"] == 1 }, 10*time.Second, 50*time.Millisecond,
+		"Events are written under the chart's RBAC")
+
+	// And nothing beyond: the ServiceAccount cannot read other Secrets.
+	c, err := client.New(asSA, client.Options{})
+	require.NoError(t, err)
+	err = c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "someone-elses"}, &corev1.Secret{})
+	assert.True(t, apierrors.IsForbidden(err), "%v", err)
+}
