@@ -12,7 +12,7 @@ BUILD := CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)"
 # Assets are built on first use; the script prints their directory last.
 ASSETS = $$(hack/envtest-assets.sh | tail -n 1)
 
-.PHONY: all build test unit demo assets vet clean
+.PHONY: all build test unit demo assets vet lint fuzz clean
 
 all: build
 
@@ -25,11 +25,20 @@ assets: ## Build (or find) kube-apiserver, etcd, kubectl and helm; print their d
 vet:
 	go vet ./...
 
-test: vet ## Run every test, integration suites against a real API server included.
+lint: vet ## go vet and staticcheck (built by hack/envtest-assets.sh).
+	assets=$(ASSETS); $$assets/staticcheck ./...
+
+test: lint ## Run every test, integration suites against a real API server included.
 	assets=$(ASSETS); KUBEBUILDER_ASSETS=$$assets go test -count=1 ./...
 
 unit: ## Unit tests only (no control plane).
 	go test -count=1 ./defaults/... ./webhook/... ./cmd/...
+
+FUZZTIME ?= 60s
+fuzz: ## Run each fuzz target for FUZZTIME (make test runs their seed corpora only).
+	go test -run '^$$' -fuzz '^FuzzAdmissionReview$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./webhook/
+	go test -run '^$$' -fuzz '^FuzzBackupObject$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./webhook/
+	go test -run '^$$' -fuzz '^FuzzPolicy$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./defaults/
 
 demo: build ## Walk through the product against a local control plane (KEEP=1 leaves it up).
 	assets=$(ASSETS); KUBEBUILDER_ASSETS=$$assets go run ./hack/demo --binary bin/tidb-backup-guard $(if $(KEEP),--keep)

@@ -29,18 +29,23 @@ func (d Defaulting) Changed() bool { return len(d.Set)+len(d.Replaced) > 0 }
 // Absent fields get the configured log defaults; values the user set are kept. One
 // exception, the schema-default trap: the API server fills the CRD's snapshot defaults
 // (300s / 2 / 30m) into any policy object before admission, and Go clients always send
-// one, so a policy holding exactly those three values is indistinguishable from "unset".
-// Unless c.ReplaceSchemaDefaults is off or keepSchemaDefaults (the object's opt-out
-// annotation) is set, such a policy is treated as unset and gets the log defaults. A
-// policy that matches only in some fields is kept, with a hint, since the user evidently
-// wrote part of it. Malformed values are never touched: validation reports them.
+// one, so a policy holding exactly those values is indistinguishable from "unset". Unless
+// c.ReplaceSchemaDefaults is off or keepSchemaDefaults (the object's opt-out annotation)
+// is set, a policy whose fields all hold those values (missing fields aside) is treated
+// as unset and gets the log defaults. A policy that differs in some field is kept, with
+// a hint for each field that holds a snapshot default, since the user evidently wrote
+// part of it. Malformed values are never touched: validation reports them.
 func (c Config) FillLog(cur Fields, keepSchemaDefaults bool, fldPath *field.Path) Defaulting {
 	def := c.LogDefaults.Fields()
 	out := Defaulting{Result: cur}
 	replace := c.ReplaceSchemaDefaults && !keepSchemaDefaults
-	if replace && cur.Equal(SchemaDefaults) {
+	if replace && matchesSchemaDefaults(cur) {
 		for _, f := range policyFields {
-			if !sameValue(f, cur, def) {
+			switch {
+			case !hasField(f, cur):
+				setField(f, &out.Result, def)
+				out.Set = append(out.Set, f)
+			case !sameValue(f, cur, def):
 				setField(f, &out.Result, def)
 				out.Replaced = append(out.Replaced, f)
 			}
@@ -48,6 +53,9 @@ func (c Config) FillLog(cur Fields, keepSchemaDefaults bool, fldPath *field.Path
 		if len(out.Replaced) > 0 {
 			out.Warnings = []string{fmt.Sprintf(
 				"%s: replaced the CRD's snapshot defaults with the log-backup policy %s", fldPath, c.LogDefaults)}
+		} else if len(out.Set) > 0 {
+			out.Warnings = []string{fmt.Sprintf("%s: defaulted %s from the log-backup policy %s",
+				fldPath, joinFields(out.Set), c.LogDefaults)}
 		}
 		return out
 	}
@@ -70,6 +78,22 @@ func (c Config) FillLog(cur Fields, keepSchemaDefaults bool, fldPath *field.Path
 	}
 	out.Warnings = append(out.Warnings, hints...)
 	return out
+}
+
+// matchesSchemaDefaults reports a non-empty policy whose every field holds the CRD's
+// snapshot default literally. Present fields only: a policy that matched with one field
+// missing would match again once that field is filled, so defaulting would not be
+// idempotent (found by fuzzing).
+func matchesSchemaDefaults(f Fields) bool {
+	if f.IsEmpty() {
+		return false
+	}
+	for _, name := range policyFields {
+		if hasField(name, f) && !eqField(name, f, SchemaDefaults) {
+			return false
+		}
+	}
+	return true
 }
 
 // policyFields lists the JSON field names in the order patches and messages use.

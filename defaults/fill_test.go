@@ -39,6 +39,11 @@ func TestFillLog(t *testing.T) {
 			replaced: []string{"minRetryDuration", "maxRetryTimes"}, warnings: 1,
 		},
 		{
+			name: "present fields all schema defaults: treated as unset",
+			cfg:  DefaultConfig(), in: Fields{MinRetryDuration: s("300s"), MaxRetryTimes: i(2)}, want: logDefaults,
+			set: []string{"retryTimeout"}, replaced: []string{"minRetryDuration", "maxRetryTimes"}, warnings: 1,
+		},
+		{
 			name: "schema defaults kept by annotation",
 			cfg:  DefaultConfig(), keep: true, in: SchemaDefaults, want: SchemaDefaults,
 		},

@@ -40,10 +40,20 @@ func durationProblem(s string, err error) string {
 	return "not a number followed by a unit"
 }
 
-// Validate checks a retry policy as written on an object, for any backup mode. Errors are
-// values TiDB Operator or the reconciler cannot use; warnings describe values that work,
-// but not as their author probably meant. Warnings are only computed for a valid policy.
+// Validate checks a retry policy with the built-in defaults (see Config.ValidatePolicy).
 func Validate(f Fields, fldPath *field.Path) (field.ErrorList, []string) {
+	return DefaultConfig().ValidatePolicy(f, fldPath)
+}
+
+// ValidatePolicy checks a retry policy as written on an object, for any backup mode.
+// Errors are values TiDB Operator or the reconciler cannot use; warnings describe values
+// that work, but not as their author probably meant (computed only for a complete, valid
+// policy).
+//
+// A missing minRetryDuration is checked against the largest value that could fill it
+// (the CRD's schema default or the configured log default), so a policy that validates
+// stays valid whatever defaulting happens later.
+func (c Config) ValidatePolicy(f Fields, fldPath *field.Path) (field.ErrorList, []string) {
 	var errs field.ErrorList
 	var minD, timeout time.Duration
 	if f.MinRetryDuration != nil {
@@ -69,7 +79,16 @@ func Validate(f Fields, fldPath *field.Path) (field.ErrorList, []string) {
 			errs = append(errs, field.Invalid(fldPath.Child(FieldMaxRetryTimes), n, fmt.Sprintf(
 				"must be at most %d with minRetryDuration %s: the delay of retry %d overflows",
 				MaxRetryWithoutOverflow(minD), *f.MinRetryDuration, n)))
+		case f.MinRetryDuration == nil && n > MaxRetryWithoutOverflow(c.largestDefaultMin()):
+			errs = append(errs, field.Invalid(fldPath.Child(FieldMaxRetryTimes), n, fmt.Sprintf(
+				"must be at most %d when minRetryDuration is unset (it may default to %s): the delay of retry %d overflows",
+				MaxRetryWithoutOverflow(c.largestDefaultMin()), FormatDuration(c.largestDefaultMin()), n)))
 		}
+	}
+	if f.MaxRetryTimes == nil && minD > 0 && c.largestDefaultMax() > MaxRetryWithoutOverflow(minD) {
+		errs = append(errs, field.Invalid(fldPath.Child(FieldMinRetryDuration), *f.MinRetryDuration, fmt.Sprintf(
+			"is too long when maxRetryTimes is unset (it may default to %d): the delay of retry %d overflows",
+			c.largestDefaultMax(), c.largestDefaultMax())))
 	}
 	if len(errs) > 0 || f.MinRetryDuration == nil || f.MaxRetryTimes == nil || f.RetryTimeout == nil {
 		return errs, nil
@@ -94,6 +113,17 @@ func scheduleWarnings(p Policy, fldPath *field.Path) []string {
 	return nil
 }
 
+// largestDefaultMin is the largest minRetryDuration defaulting may fill in.
+func (c Config) largestDefaultMin() time.Duration {
+	schema, _ := ParseDuration(*SchemaDefaults.MinRetryDuration)
+	return max(schema, c.LogDefaults.MinRetryDuration)
+}
+
+// largestDefaultMax is the largest maxRetryTimes defaulting may fill in.
+func (c Config) largestDefaultMax() int64 {
+	return max(*SchemaDefaults.MaxRetryTimes, c.LogDefaults.MaxRetryTimes)
+}
+
 // Effective returns the policy the reconciler enforces for a log backup: the fields
 // written on the object, with missing ones taken from the configured log defaults. A
 // malformed policy returns its validation errors and no policy.
@@ -109,7 +139,7 @@ func (c Config) Effective(f Fields, fldPath *field.Path) (Policy, field.ErrorLis
 	if filled.RetryTimeout == nil {
 		filled.RetryTimeout = d.RetryTimeout
 	}
-	if errs, _ := Validate(filled, fldPath); len(errs) > 0 {
+	if errs, _ := c.ValidatePolicy(filled, fldPath); len(errs) > 0 {
 		return Policy{}, errs
 	}
 	minD, _ := ParseDuration(*filled.MinRetryDuration)
@@ -120,7 +150,7 @@ func (c Config) Effective(f Fields, fldPath *field.Path) (Policy, field.ErrorLis
 // Validate checks the configured defaults with the same rules as any policy, so a server
 // never starts with defaults it would reject on an object.
 func (c Config) Validate(fldPath *field.Path) field.ErrorList {
-	errs, _ := Validate(c.LogDefaults.Fields(), fldPath)
+	errs, _ := c.ValidatePolicy(c.LogDefaults.Fields(), fldPath)
 	return errs
 }
 

@@ -66,6 +66,10 @@ func TestValidate(t *testing.T) {
 		{name: "timeout shorter than first delay", in: Fields{s("5m"), i(3), s("1m")}, warnings: 1},
 		{name: "later retries past timeout", in: Fields{s("1m"), i(10), s("30m")}, warnings: 1},
 		{name: "timeout warnings off with zero retries", in: Fields{s("5m"), i(0), s("1m")}},
+		// Found by fuzzing: valid alone, invalid once defaulting fills minRetryDuration.
+		{name: "unset min checked against the largest default", in: Fields{MaxRetryTimes: i(63)}, want: []wantErr{{field.ErrorTypeInvalid, maxF}}},
+		{name: "unset min with a retry count that fits", in: Fields{MaxRetryTimes: i(25)}},
+		{name: "unset max checked against the largest default", in: Fields{MinRetryDuration: s("700000000s")}, want: []wantErr{{field.ErrorTypeInvalid, minF}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the binaries the tests and the demo need -- kube-apiserver, kubectl, etcd and
-# helm -- from the Go module proxy, once, into a cache directory, and prints that
+# Builds the binaries the tests and the demo need -- kube-apiserver, kubectl, etcd, helm
+# and staticcheck -- from the Go module proxy, once, into a cache directory, and prints that
 # directory as the last line of stdout. Progress goes to stderr.
 #
 # The versions come from the tools modules under hack/tools/ (their go.mod files are the
@@ -19,7 +19,8 @@ modversion() { (cd "$tools/$1" && go list -m -f '{{.Version}}' "$2"); }
 k8s=$(modversion kube k8s.io/kubernetes)
 etcd=$(modversion etcd go.etcd.io/etcd/server/v3)
 helm=$(modversion helm helm.sh/helm/v3)
-dir="$cache_root/assets/k8s-$k8s-etcd-$etcd-helm-$helm"
+staticcheck=$(modversion lint honnef.co/go/tools)
+dir="$cache_root/assets/k8s-$k8s-etcd-$etcd-helm-$helm-staticcheck-$staticcheck"
 mkdir -p "$dir"
 
 log() { printf '[envtest-assets %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -47,5 +48,6 @@ build etcd etcd go.etcd.io/etcd/server/v3
 build kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver
 build kubectl kube k8s.io/kubernetes/cmd/kubectl
 build helm helm helm.sh/helm/v3/cmd/helm
+build staticcheck lint honnef.co/go/tools/cmd/staticcheck
 
 echo "$dir"

@@ -51,7 +51,7 @@ func (s *Webhooks) validateBackup(_ context.Context, req *admissionv1.AdmissionR
 		}
 		old = &oldObj.Spec.BackoffRetryPolicy
 	}
-	errs, warnings := checkPolicy(obj.Spec.BackoffRetryPolicy, old, backupPolicyPath)
+	errs, warnings := checkPolicy(s.Config, obj.Spec.BackoffRetryPolicy, old, backupPolicyPath)
 	if len(errs) > 0 {
 		return deny(kindBackup, objectName(req, obj.Metadata), errs, warnings), nil
 	}

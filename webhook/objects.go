@@ -7,6 +7,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	utiljson "sigs.k8s.io/json"
 )
 
 // The few fields of a Backup or BackupSchedule this package reads. These are read-only
@@ -64,7 +65,9 @@ func decodeObject(raw runtime.RawExtension, what string, into any) error {
 	if len(raw.Raw) == 0 || string(raw.Raw) == "null" {
 		return fmt.Errorf("request has no %s", what)
 	}
-	if err := json.Unmarshal(raw.Raw, into); err != nil {
+	// Case-sensitive, as the API server decodes: encoding/json would also match "speC" or
+	// "backupmode", fields the API server treats as different (found by fuzzing).
+	if err := utiljson.UnmarshalCaseSensitivePreserveInts(raw.Raw, into); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
 			return fmt.Errorf("decode %s: %s: must be %s, got %s", what, typeErr.Field, typeErr.Type, typeErr.Value)

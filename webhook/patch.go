@@ -67,11 +67,11 @@ func patched(ops []patchOp, warnings []string) (*admissionv1.AdmissionResponse, 
 // not change is never rejected: TiDB Operator writes status through the main resource,
 // and an object created before this webhook must stay writable. Its problems become
 // warnings instead.
-func checkPolicy(policy any, old *any, fldPath *field.Path) (field.ErrorList, []string) {
+func checkPolicy(cfg defaults.Config, policy any, old *any, fldPath *field.Path) (field.ErrorList, []string) {
 	cur, errs := defaults.ReadFields(policy, fldPath)
 	var warnings []string
 	if len(errs) == 0 {
-		errs, warnings = defaults.Validate(cur, fldPath)
+		errs, warnings = cfg.ValidatePolicy(cur, fldPath)
 	}
 	if old == nil || !reflect.DeepEqual(*old, policy) {
 		return errs, warnings

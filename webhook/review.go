@@ -13,6 +13,7 @@ import (
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utiljson "sigs.k8s.io/json"
 )
 
 // DefaultMaxRequestBytes bounds an AdmissionReview body. An object is at most about
@@ -103,7 +104,7 @@ func (h *reviewHandler) readReview(w http.ResponseWriter, r *http.Request) (*adm
 		return nil, errors.New("request body is empty")
 	}
 	var review admissionv1.AdmissionReview
-	if err := json.Unmarshal(body, &review); err != nil {
+	if err := utiljson.UnmarshalCaseSensitivePreserveInts(body, &review); err != nil {
 		return nil, fmt.Errorf("decode AdmissionReview: %w", err)
 	}
 	if review.APIVersion != admissionv1.SchemeGroupVersion.String() || review.Kind != "AdmissionReview" {

@@ -74,7 +74,7 @@ func (s *Webhooks) validateSchedule(_ context.Context, req *admissionv1.Admissio
 			}
 			old = &prev
 		}
-		e, w := checkPolicy(t.cur.BackoffRetryPolicy, old, t.path)
+		e, w := checkPolicy(s.Config, t.cur.BackoffRetryPolicy, old, t.path)
 		errs, warnings = append(errs, e...), append(warnings, w...)
 	}
 	if len(errs) > 0 {

@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +31,8 @@ type ServerOptions struct {
 	Handler http.Handler
 	// Log receives start, stop and serve errors.
 	Log logr.Logger
+	// ReadHeaderTimeout and IdleTimeout override the defaults below (tests use short ones).
+	ReadHeaderTimeout, IdleTimeout time.Duration
 }
 
 // Timeouts of the webhook server. The API server gives a webhook at most 30 s
@@ -55,22 +59,38 @@ func NewServer(opts ServerOptions) *Server {
 	if opts.MinTLSVersion == 0 {
 		opts.MinTLSVersion = tls.VersionTLS12
 	}
+	if opts.ReadHeaderTimeout <= 0 {
+		opts.ReadHeaderTimeout = readHeaderTimeout
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = idleTimeout
+	}
 	s := &Server{opts: opts}
 	s.server = &http.Server{
 		Handler:           opts.Handler,
 		TLSConfig:         TLSConfig(opts.MinTLSVersion, opts.EnableHTTP2, opts.GetCertificate),
-		ReadHeaderTimeout: readHeaderTimeout,
+		ReadHeaderTimeout: opts.ReadHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
+		IdleTimeout:       opts.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          nil,
+		// TLS handshake errors from scanners and health checkers go to the debug log, not
+		// to stderr unstructured.
+		ErrorLog: log.New(logWriter{opts.Log}, "", 0),
 	}
 	if !opts.EnableHTTP2 {
 		// A non-nil, empty map is how net/http is told not to serve h2 over TLS.
 		s.server.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
 	}
 	return s
+}
+
+// logWriter turns net/http's error log lines into debug-level structured log entries.
+type logWriter struct{ log logr.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.log.V(1).Info("HTTP server error", "detail", strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // TLSConfig is the server TLS configuration: TLS 1.2 or newer, forward-secret AEAD

@@ -528,3 +528,17 @@ func TestTransportLimits(t *testing.T) {
 	small := mustRead(t, "testdata/create-snapshot-backup.json")
 	assert.Equal(t, http.StatusOK, send(http.MethodPost, "application/json; charset=utf-8", small, false))
 }
+
+// The API server decodes JSON case-sensitively; so must the webhook: a "backupmode: log"
+// beside the defaulted "backupMode: snapshot" is not a log backup.
+func TestFieldNamesAreCaseSensitive(t *testing.T) {
+	r := loadReview(t, "create-snapshot-backup.json").set("log", "spec", "backupmode")
+	resp := admit(t, newWebhooks(defaults.DefaultConfig()), MutateBackupPath, r)
+	assert.Nil(t, resp.Patch)
+	r = loadReview(t, "create-log-backup.json")
+	obj := r.object()
+	obj["Spec"] = obj["spec"]
+	delete(obj, "spec")
+	resp = admit(t, newWebhooks(defaults.DefaultConfig()), MutateBackupPath, r)
+	assert.Nil(t, resp.Patch, "a Spec is not the spec")
+}

@@ -205,6 +205,7 @@ func TestChartWebhooksMatchTheTestedOnes(t *testing.T) {
 		assert.Equal(t, e.Name, c.Name)
 		assert.Equal(t, strings.TrimPrefix(*e.ClientConfig.URL, "https://unused"), *c.ClientConfig.Service.Path)
 		assert.Equal(t, e.Rules, c.Rules)
+		assert.Equal(t, e.MatchConditions, c.MatchConditions)
 		assert.Equal(t, e.SideEffects, c.SideEffects)
 	}
 	assert.Equal(t, admissionregistrationv1.Ignore, *cm.Webhooks[0].FailurePolicy, "mutating: the reconciler covers for it")
@@ -331,4 +332,31 @@ func TestChartRBACIsSufficient(t *testing.T) {
 	require.NoError(t, err)
 	err = c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "someone-elses"}, &corev1.Secret{})
 	assert.True(t, apierrors.IsForbidden(err), "%v", err)
+}
+
+// The chart's pod passes the API server's own Pod Security admission at the restricted
+// level: non-root, no privilege escalation, all capabilities dropped, RuntimeDefault
+// seccomp; and its root filesystem is read-only.
+func TestChartPodIsRestricted(t *testing.T) {
+	ctx := t.Context()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "restricted-",
+		Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}}}
+	require.NoError(t, env.Client.Create(ctx, ns))
+	for _, set := range [][]string{nil, {"certs.mode=cert-manager"}} {
+		var dep appsv1.Deployment
+		find(t, render(t, "guard", ns.Name, set...), "Deployment", &dep)
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "guard", Namespace: ns.Name}, Spec: dep.Spec.Template.Spec}
+		require.NoError(t, env.Client.Create(ctx, pod, client.DryRunAll), "%v", set)
+		c := dep.Spec.Template.Spec.Containers[0]
+		require.NotNil(t, c.SecurityContext.ReadOnlyRootFilesystem)
+		assert.True(t, *c.SecurityContext.ReadOnlyRootFilesystem)
+	}
+	// The check has teeth: a root container is refused.
+	var dep appsv1.Deployment
+	find(t, render(t, "guard", ns.Name), "Deployment", &dep)
+	spec := dep.Spec.Template.Spec
+	spec.SecurityContext.RunAsNonRoot, spec.SecurityContext.RunAsUser = nil, new(int64)
+	err := env.Client.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "root", Namespace: ns.Name}, Spec: spec}, client.DryRunAll)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "violates PodSecurity")
 }

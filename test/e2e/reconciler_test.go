@@ -331,7 +331,7 @@ func TestConcurrentWriter(t *testing.T) {
 		func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Complete" && episodeClosed(b) })
 	close(stop)
 	n := <-writes
-	assert.Greater(t, n, int64(50), "the writer kept writing")
+	assert.Greater(t, n, int64(10), "the writer kept writing")
 
 	recs := recordsOf(t, b)
 	require.Len(t, recs, 2)
@@ -341,6 +341,22 @@ func TestConcurrentWriter(t *testing.T) {
 	got, _, _ := unstructured.NestedInt64(final.Object, "status", "writerCounter")
 	assert.Equal(t, n, got, "the writer's last write survived")
 	assert.Equal(t, recs, recordsOf(t, final))
+}
+
+// liveOldPod creates a running pod labelled as the old log-start Job's, but not controlled
+// by it (so the garbage collector leaves it): it holds a retry until it terminates.
+func liveOldPod(t *testing.T, ns, name string) *corev1.Pod {
+	t.Helper()
+	ctx := t.Context()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns,
+			Labels: map[string]string{"batch.kubernetes.io/job-name": testenv.JobName("pitr")}},
+		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "backup", Image: "pingcap/br"}}},
+	}
+	require.NoError(t, env.Client.Create(ctx, pod))
+	pod.Status.Phase = corev1.PodRunning
+	require.NoError(t, env.Client.Status().Update(ctx, pod))
+	return pod
 }
 
 // A live pod of the old Job blocks the retry until it terminates: a re-run beside it
@@ -353,14 +369,7 @@ func TestLiveOldPodBlocksTheRetry(t *testing.T) {
 	require.NoError(t, op.Start(ctx, richLogBackup(t, "pitr", quickPolicy)))
 
 	// A pod of the old Job that no longer belongs to it, still running.
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "backup-pitr-log-start-orphan", Namespace: op.Namespace,
-			Labels: map[string]string{"batch.kubernetes.io/job-name": testenv.JobName("pitr")}},
-		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "backup", Image: "pingcap/br"}}},
-	}
-	require.NoError(t, env.Client.Create(ctx, pod))
-	pod.Status.Phase = corev1.PodRunning
-	require.NoError(t, env.Client.Status().Update(ctx, pod))
+	pod := liveOldPod(t, op.Namespace, "backup-pitr-log-start-orphan")
 
 	eventually(t, op.Namespace, "pitr", 20*time.Second, "the failure is recorded",
 		func(b *unstructured.Unstructured) bool { return len(recordsOf(t, b)) == 1 })

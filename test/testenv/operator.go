@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -161,14 +162,19 @@ func (f *FakeOperator) syncBackup(ctx context.Context, b *unstructured.Unstructu
 	case phase == "Scheduled" && exists && job.DeletionTimestamp == nil && !finished(job):
 		f.mu.Lock()
 		script := f.scripts[name]
+		f.mu.Unlock()
 		if len(script) == 0 {
-			f.mu.Unlock()
 			return nil
 		}
-		outcome := script[0]
-		f.scripts[name] = script[1:]
+		// The outcome leaves the script only once it is applied: a run whose writes
+		// lost to other writers is ended again on the next tick, not skipped.
+		if err := f.finish(ctx, name, job, script[0]); err != nil {
+			return err
+		}
+		f.mu.Lock()
+		f.scripts[name] = f.scripts[name][1:]
 		f.mu.Unlock()
-		return f.finish(ctx, name, job, outcome)
+		return nil
 	}
 	return nil
 }
@@ -237,29 +243,46 @@ func (f *FakeOperator) finish(ctx context.Context, backup string, job *batchv1.J
 	if err != nil {
 		return err
 	}
+	// Then the Job's status, as the Job controller would write it; re-read on conflict
+	// (the reconciler may be deleting it), and a Job already gone needs nothing.
+	return retry.RetryOnConflict(conflictBackoff, func() error {
+		j := &batchv1.Job{}
+		if err := f.Client.Get(ctx, client.ObjectKeyFromObject(job), j); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		setJobOutcome(j, outcome == Succeed)
+		return client.IgnoreNotFound(f.Client.Status().Update(ctx, j))
+	})
+}
+
+// setJobOutcome writes a finished Job's status with the conditions the API server
+// requires (SuccessCriteriaMet before Complete, FailureTarget before Failed).
+func setJobOutcome(job *batchv1.Job, succeeded bool) {
 	now := metav1.Now()
 	job.Status.StartTime = &now
-	if outcome == Succeed {
+	if succeeded {
 		job.Status.Succeeded, job.Status.CompletionTime = 1, &now
 		job.Status.Conditions = []batchv1.JobCondition{
 			{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
 			{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
 		}
-	} else {
-		job.Status.Failed = 1
-		msg := "Job has reached the specified backoff limit"
-		job.Status.Conditions = []batchv1.JobCondition{
-			{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: msg, LastTransitionTime: now, LastProbeTime: now},
-			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: msg, LastTransitionTime: now, LastProbeTime: now},
-		}
+		return
 	}
-	return f.Client.Status().Update(ctx, job)
+	job.Status.Failed = 1
+	msg := "Job has reached the specified backoff limit"
+	job.Status.Conditions = []batchv1.JobCondition{
+		{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: msg, LastTransitionTime: now, LastProbeTime: now},
+		{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: msg, LastTransitionTime: now, LastProbeTime: now},
+	}
 }
+
+// conflictBackoff retries a write for about a second: tests hammer the same Backup.
+var conflictBackoff = wait.Backoff{Steps: 40, Duration: 5 * time.Millisecond, Factor: 1.1, Jitter: 0.5}
 
 // updateBackup reads the Backup, changes it, and writes it with its resourceVersion,
 // again on conflict: the way TiDB Operator and the backup-manager write.
 func (f *FakeOperator) updateBackup(ctx context.Context, name string, change func(map[string]any)) error {
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	return retry.RetryOnConflict(conflictBackoff, func() error {
 		b := Empty(BackupGVK)
 		if err := f.Client.Get(ctx, client.ObjectKey{Namespace: f.Namespace, Name: name}, b); err != nil {
 			return err

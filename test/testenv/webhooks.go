@@ -13,6 +13,14 @@ import (
 	"github.com/tidb-backup-guard/tidb-backup-guard/webhook"
 )
 
+// Match conditions of the validating webhooks: an UPDATE reaches them only when it
+// changes a retry policy, the only UPDATE they can reject. Status writes by TiDB Operator
+// and the backup-manager then never depend on this server being up.
+const (
+	ValidateBackupCondition   = `request.operation != 'UPDATE' || (has(object.spec) && has(object.spec.backoffRetryPolicy) ? object.spec.backoffRetryPolicy : {}) != (has(oldObject.spec) && has(oldObject.spec.backoffRetryPolicy) ? oldObject.spec.backoffRetryPolicy : {})`
+	ValidateScheduleCondition = `request.operation != 'UPDATE' || (has(object.spec) && has(object.spec.backupTemplate) && has(object.spec.backupTemplate.backoffRetryPolicy) ? object.spec.backupTemplate.backoffRetryPolicy : {}) != (has(oldObject.spec) && has(oldObject.spec.backupTemplate) && has(oldObject.spec.backupTemplate.backoffRetryPolicy) ? oldObject.spec.backupTemplate.backoffRetryPolicy : {}) || (has(object.spec) && has(object.spec.logBackupTemplate) && has(object.spec.logBackupTemplate.backoffRetryPolicy) ? object.spec.logBackupTemplate.backoffRetryPolicy : {}) != (has(oldObject.spec) && has(oldObject.spec.logBackupTemplate) && has(oldObject.spec.logBackupTemplate.backoffRetryPolicy) ? oldObject.spec.logBackupTemplate.backoffRetryPolicy : {})`
+)
+
 // Names of the webhook configurations the tests register.
 const (
 	MutatingConfigName   = "tidb-backup-guard-mutating"
@@ -72,11 +80,13 @@ func WebhookConfigs(baseURL string, caBundle []byte) (*admissionregistrationv1.M
 				Name: "validate-backup.tidb-backup-guard.io", ClientConfig: cc(webhook.ValidateBackupPath),
 				Rules:       rule("backups", admissionregistrationv1.Create, admissionregistrationv1.Update),
 				SideEffects: none, FailurePolicy: fail, AdmissionReviewVersions: versions, TimeoutSeconds: ptr.To[int32](5),
+				MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "policy-changed", Expression: ValidateBackupCondition}},
 			},
 			{
 				Name: "validate-backupschedule.tidb-backup-guard.io", ClientConfig: cc(webhook.ValidateBackupSchedulePath),
 				Rules:       rule("backupschedules", admissionregistrationv1.Create, admissionregistrationv1.Update),
 				SideEffects: none, FailurePolicy: fail, AdmissionReviewVersions: versions, TimeoutSeconds: ptr.To[int32](5),
+				MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "policy-changed", Expression: ValidateScheduleCondition}},
 			},
 		},
 	}

@@ -43,6 +43,7 @@ func New(o *Options, log logr.Logger) (*App, error) {
 		return nil, fmt.Errorf("invalid options: %w", errs.ToAggregate())
 	}
 	cfg, _ := o.DefaultsConfig()
+	log = capVerbosity(log)
 	a := &App{opts: o, log: log, config: cfg, registry: prometheus.NewRegistry(), now: time.Now}
 	if o.has(ComponentWebhook) {
 		src, err := newCertSource(o, certs.NewMetrics(a.registry), log.WithName("certs"))

@@ -65,7 +65,7 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	opts.Complete(fs, os.Getenv)
 
-	log := zap.New(zap.UseFlagOptions(&zapOpts))
+	log := capVerbosity(zap.New(zap.UseFlagOptions(&zapOpts)))
 	ctrl.SetLogger(log)
 	a, err := New(opts, log)
 	if err != nil {
