@@ -12,7 +12,7 @@ BUILD := CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)"
 # Assets are built on first use; the script prints their directory last.
 ASSETS = $$(hack/envtest-assets.sh | tail -n 1)
 
-.PHONY: all build test unit demo assets vet lint fuzz clean
+.PHONY: all build test unit demo assets vet lint fuzz bench clean
 
 all: build
 
@@ -33,6 +33,9 @@ test: lint ## Run every test, integration suites against a real API server inclu
 
 unit: ## Unit tests only (no control plane).
 	go test -count=1 ./defaults/... ./webhook/... ./cmd/...
+
+bench: ## Every benchmark of docs/benchmarks.md (not part of make test).
+	hack/bench.sh
 
 FUZZTIME ?= 60s
 fuzz: ## Run each fuzz target for FUZZTIME (make test runs their seed corpora only).

@@ -109,6 +109,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		case ActDeleteJob:
 			return reconcile.Result{RequeueAfter: d.RequeueAfter}, r.deleteJob(ctx, log, in.Job, u.GetNamespace())
 		}
+		// Only ever write an object read fresh from the API server: cached Backups are
+		// stripped to what decisions read (cache.go), and writing one back would drop
+		// every other field. The loop above guarantees it; this keeps it guaranteed.
+		if !fresh {
+			return reconcile.Result{}, fmt.Errorf("refusing to write a cached copy of backup %s", req.NamespacedName)
+		}
 		if err := apply(u, d, in.Now); err != nil {
 			return reconcile.Result{}, fmt.Errorf("apply %s: %w", d.Action, err)
 		}

@@ -91,6 +91,9 @@ type Options struct {
 	LeaderElectionID string
 	// MaxConcurrentReconciles bounds parallel reconciles.
 	MaxConcurrentReconciles int
+	// KubeAPIQPS and KubeAPIBurst limit the server's API requests (client-side).
+	KubeAPIQPS   float32
+	KubeAPIBurst int
 	// NonRetryableErrors are failure substrings the reconciler does not retry.
 	NonRetryableErrors []string
 
@@ -129,6 +132,8 @@ func NewOptions() *Options {
 		ReplaceSchemaDefaults:   true,
 		LeaderElectionID:        "tidb-backup-guard-reconciler",
 		MaxConcurrentReconciles: 4,
+		KubeAPIQPS:              50,
+		KubeAPIBurst:            100,
 		NonRetryableErrors:      slices.Clone(reconciler.DefaultNonRetryable),
 	}
 }
@@ -173,6 +178,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "Namespace of the leader-election Lease; empty: the pod's.")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "Name of the leader-election Lease.")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", o.MaxConcurrentReconciles, "Backups reconciled in parallel.")
+	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "Sustained API requests per second (client-side limit; client-go's own default is 5).")
+	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "API request burst above --kube-api-qps.")
 	fs.StringSliceVar(&o.NonRetryableErrors, "non-retryable-errors", o.NonRetryableErrors,
 		"Substrings of a failure's reason or message that retrying cannot fix (case-insensitive); an empty value retries everything.")
 }
@@ -222,6 +229,9 @@ func (o *Options) Validate() field.ErrorList {
 	}
 	if o.CertPollInterval <= 0 {
 		errs = append(errs, field.Invalid(field.NewPath("--cert-poll-interval"), o.CertPollInterval.String(), "must be greater than 0"))
+	}
+	if o.KubeAPIQPS <= 0 || o.KubeAPIBurst < 1 {
+		errs = append(errs, field.Invalid(field.NewPath("--kube-api-qps"), o.KubeAPIQPS, "--kube-api-qps and --kube-api-burst must be positive"))
 	}
 	if o.MaxConcurrentReconciles < 1 {
 		errs = append(errs, field.Invalid(field.NewPath("--max-concurrent-reconciles"), o.MaxConcurrentReconciles, "must be at least 1"))

@@ -6,6 +6,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -44,10 +45,16 @@ func newReconcilerManager(o *Options, cfg defaults.Config, reg prometheus.Regist
 		LeaderElectionID:              o.LeaderElectionID,
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			// Only TiDB Operator's backup Jobs, not every Job in the cluster.
-			&batchv1.Job{}: {Label: labels.SelectorFromSet(reconciler.JobLabels)},
-		}},
+		Cache: cache.Options{
+			// Cached objects are only ever read for decisions (writes follow a fresh read),
+			// so they keep only what decisions read.
+			DefaultTransform: cache.TransformStripManagedFields(),
+			ByObject: map[client.Object]cache.ByObject{
+				// Only TiDB Operator's backup Jobs, not every Job in the cluster.
+				&batchv1.Job{}: {Label: labels.SelectorFromSet(reconciler.JobLabels), Transform: reconciler.StripJob},
+				backupObject(): {Transform: reconciler.StripBackup},
+			},
+		},
 		// Backups are read as unstructured objects (this project does not own their
 		// schema); serve those reads from the cache too.
 		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true}},
@@ -73,6 +80,12 @@ func newReconcilerManager(o *Options, cfg defaults.Config, reg prometheus.Regist
 	return mgr, nil
 }
 
+func backupObject() client.Object {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(reconciler.BackupGVK)
+	return u
+}
+
 // restConfig is the API access of the components that need one: RestConfig (tests),
 // else an explicit kubeconfig, else $KUBECONFIG or ~/.kube/config, else the in-cluster
 // service account.
@@ -86,5 +99,6 @@ func (o *Options) restConfig() (*rest.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load kubeconfig: %w", err)
 	}
+	cfg.QPS, cfg.Burst = o.KubeAPIQPS, o.KubeAPIBurst
 	return cfg, nil
 }

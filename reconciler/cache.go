@@ -1,0 +1,58 @@
+package reconciler
+
+import (
+	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// The cache holds only what decisions read. It can: every write and deletion happens
+// after a fresh read from the API server (see Reconcile), never on a cached object. With
+// thousands of Backups, full objects (managedFields, pod templates, storage settings)
+// cost tens of kilobytes each.
+
+// StripBackup is a cache transform for Backups: it keeps the fields viewBackup reads.
+func StripBackup(obj any) (any, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return obj, nil
+	}
+	out := &unstructured.Unstructured{Object: map[string]any{}}
+	out.SetAPIVersion(u.GetAPIVersion())
+	out.SetKind(u.GetKind())
+	out.SetNamespace(u.GetNamespace())
+	out.SetName(u.GetName())
+	out.SetUID(u.GetUID())
+	out.SetResourceVersion(u.GetResourceVersion())
+	out.SetGeneration(u.GetGeneration())
+	out.SetDeletionTimestamp(u.GetDeletionTimestamp())
+	if ep, ok := u.GetAnnotations()[EpisodeAnnotation]; ok {
+		out.SetAnnotations(map[string]string{EpisodeAnnotation: ep})
+	}
+	keep := func(path ...string) {
+		if v, found, _ := unstructured.NestedFieldNoCopy(u.Object, path...); found {
+			_ = unstructured.SetNestedField(out.Object, v, path...)
+		}
+	}
+	for _, f := range []string{"backupMode", "logSubcommand", "logStop", "logTruncateUntil", "backoffRetryPolicy"} {
+		keep("spec", f)
+	}
+	for _, f := range []string{"phase", "commitTs", "logSuccessTruncateUntil", "logSubCommandStatuses", "backoffRetryStatus"} {
+		keep("status", f)
+	}
+	return out, nil
+}
+
+// StripJob is a cache transform for Jobs: identity, ownership and conditions only (the
+// pod template is most of a Job).
+func StripJob(obj any) (any, error) {
+	j, ok := obj.(*batchv1.Job)
+	if !ok {
+		return obj, nil
+	}
+	out := &batchv1.Job{}
+	out.Name, out.Namespace, out.UID = j.Name, j.Namespace, j.UID
+	out.ResourceVersion, out.DeletionTimestamp = j.ResourceVersion, j.DeletionTimestamp
+	out.Labels, out.OwnerReferences = j.Labels, j.OwnerReferences
+	out.Status.Conditions = j.Status.Conditions
+	return out, nil
+}

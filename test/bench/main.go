@@ -1,0 +1,41 @@
+// Command bench measures tidb-backup-guard; `make bench` runs it. Subcommands:
+//
+//	certs DIR                      write a serving certificate for 127.0.0.1 into DIR
+//	server ADDR CERTDIR            serve the webhooks and a no-op endpoint (pin it to a core)
+//	load ADDR CERTDIR              drive the server open-loop at fixed rates (pin it elsewhere)
+//	e2e                            create latency through a real API server, webhooks on and off
+//	scale N[,N...] BINARY          the reconciler against N failing log Backups
+//
+// Results are printed as Markdown tables for docs/benchmarks.md.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: bench certs|server|load|e2e|scale ...")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "certs":
+		err = writeCerts(os.Args[2])
+	case "server":
+		err = server(os.Args[2], os.Args[3])
+	case "load":
+		err = load(os.Args[2], os.Args[3])
+	case "e2e":
+		err = e2e()
+	case "scale":
+		err = scale(os.Args[2], os.Args[3])
+	default:
+		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
