@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -13,17 +14,17 @@ const backupPolicyPointer = "/spec/backoffRetryPolicy"
 
 // mutateBackup fills the retry policy of log Backups on CREATE. Snapshot and
 // volume-snapshot Backups, and every other operation, pass unchanged.
-func (s *Webhooks) mutateBackup(_ context.Context, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, error) {
+func (s *Webhooks) mutateBackup(_ context.Context, req *request[backupView]) (*admissionv1.AdmissionResponse, error) {
 	if req.Operation != admissionv1.Create {
 		return allowed(nil), nil
 	}
-	if err := expectKind(req, kindBackup); err != nil {
+	if err := expectKind(req.Kind, kindBackup); err != nil {
 		return nil, err
 	}
-	var obj backupView
-	if err := decodeObject(req.Object, "object", &obj); err != nil {
-		return nil, err
+	if req.Object == nil {
+		return nil, errNoObject
 	}
+	obj := req.Object
 	if obj.Spec.BackupMode != backupModeLog {
 		return allowed(nil), nil
 	}
@@ -32,36 +33,40 @@ func (s *Webhooks) mutateBackup(_ context.Context, req *admissionv1.AdmissionReq
 
 // validateBackup checks the retry policy of every Backup, whatever its mode: TiDB
 // Operator's snapshot retries read the same fields and fail the same way on a typo.
-func (s *Webhooks) validateBackup(_ context.Context, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, error) {
+func (s *Webhooks) validateBackup(_ context.Context, req *request[backupView]) (*admissionv1.AdmissionResponse, error) {
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
 		return allowed(nil), nil
 	}
-	if err := expectKind(req, kindBackup); err != nil {
+	if err := expectKind(req.Kind, kindBackup); err != nil {
 		return nil, err
 	}
-	var obj backupView
-	if err := decodeObject(req.Object, "object", &obj); err != nil {
-		return nil, err
+	if req.Object == nil {
+		return nil, errNoObject
 	}
+	obj := req.Object
 	var old *any
 	if req.Operation == admissionv1.Update {
-		var oldObj backupView
-		if err := decodeObject(req.OldObject, "oldObject", &oldObj); err != nil {
-			return nil, err
+		if req.OldObject == nil {
+			return nil, errNoOldObject
 		}
-		old = &oldObj.Spec.BackoffRetryPolicy
+		old = &req.OldObject.Spec.BackoffRetryPolicy
 	}
 	errs, warnings := checkPolicy(s.Config, obj.Spec.BackoffRetryPolicy, old, backupPolicyPath)
 	if len(errs) > 0 {
-		return deny(kindBackup, objectName(req, obj.Metadata), errs, warnings), nil
+		return deny(kindBackup, objectName(req.Name, obj.Metadata), errs, warnings), nil
 	}
 	return allowed(warnings), nil
 }
 
 // objectName names the object in a denial; generated names may only be in the object.
-func objectName(req *admissionv1.AdmissionRequest, meta objectMeta) string {
-	if req.Name != "" {
-		return req.Name
+func objectName(reqName string, meta objectMeta) string {
+	if reqName != "" {
+		return reqName
 	}
 	return meta.Name
 }
+
+var (
+	errNoObject    = errors.New("request has no object")
+	errNoOldObject = errors.New("request has no oldObject")
+)

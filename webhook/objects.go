@@ -1,13 +1,9 @@
 package webhook
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 
-	admissionv1 "k8s.io/api/admission/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utiljson "sigs.k8s.io/json"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // The few fields of a Backup or BackupSchedule this package reads. These are read-only
@@ -53,26 +49,9 @@ const (
 
 // expectKind rejects a request for another kind: a webhook configuration that routes
 // other objects here is a mistake worth surfacing, not something to guess about.
-func expectKind(req *admissionv1.AdmissionRequest, kind string) error {
-	if req.Kind.Group != group || req.Kind.Version != version || req.Kind.Kind != kind {
-		return fmt.Errorf("this webhook admits %s/%s %s, got %q", group, version, kind, req.Kind.String())
-	}
-	return nil
-}
-
-// decodeObject reads a view from a request's object (or old object).
-func decodeObject(raw runtime.RawExtension, what string, into any) error {
-	if len(raw.Raw) == 0 || string(raw.Raw) == "null" {
-		return fmt.Errorf("request has no %s", what)
-	}
-	// Case-sensitive, as the API server decodes: encoding/json would also match "speC" or
-	// "backupmode", fields the API server treats as different (found by fuzzing).
-	if err := utiljson.UnmarshalCaseSensitivePreserveInts(raw.Raw, into); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			return fmt.Errorf("decode %s: %s: must be %s, got %s", what, typeErr.Field, typeErr.Type, typeErr.Value)
-		}
-		return fmt.Errorf("decode %s: %w", what, err)
+func expectKind(gvk metav1.GroupVersionKind, kind string) error {
+	if gvk.Group != group || gvk.Version != version || gvk.Kind != kind {
+		return fmt.Errorf("this webhook admits %s/%s %s, got %q", group, version, kind, gvk.String())
 	}
 	return nil
 }

@@ -18,17 +18,17 @@ const logBackupTemplatePolicyPointer = "/spec/logBackupTemplate/backoffRetryPoli
 // TiDB Operator copies that template as is into the log Backup it creates, so defaulting
 // the template is what gives scheduled log backups the log policy. The snapshot
 // backupTemplate is never changed.
-func (s *Webhooks) mutateSchedule(_ context.Context, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, error) {
+func (s *Webhooks) mutateSchedule(_ context.Context, req *request[scheduleView]) (*admissionv1.AdmissionResponse, error) {
 	if req.Operation != admissionv1.Create {
 		return allowed(nil), nil
 	}
-	if err := expectKind(req, kindBackupSchedule); err != nil {
+	if err := expectKind(req.Kind, kindBackupSchedule); err != nil {
 		return nil, err
 	}
-	var obj scheduleView
-	if err := decodeObject(req.Object, "object", &obj); err != nil {
-		return nil, err
+	if req.Object == nil {
+		return nil, errNoObject
 	}
+	obj := req.Object
 	tmpl := obj.Spec.LogBackupTemplate
 	if tmpl == nil {
 		return allowed(nil), nil
@@ -37,22 +37,23 @@ func (s *Webhooks) mutateSchedule(_ context.Context, req *admissionv1.AdmissionR
 }
 
 // validateSchedule checks the policies of both Backup templates.
-func (s *Webhooks) validateSchedule(_ context.Context, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, error) {
+func (s *Webhooks) validateSchedule(_ context.Context, req *request[scheduleView]) (*admissionv1.AdmissionResponse, error) {
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
 		return allowed(nil), nil
 	}
-	if err := expectKind(req, kindBackupSchedule); err != nil {
+	if err := expectKind(req.Kind, kindBackupSchedule); err != nil {
 		return nil, err
 	}
-	var obj, oldObj scheduleView
-	if err := decodeObject(req.Object, "object", &obj); err != nil {
-		return nil, err
+	if req.Object == nil {
+		return nil, errNoObject
 	}
+	obj, oldObj := req.Object, &scheduleView{}
 	isUpdate := req.Operation == admissionv1.Update
 	if isUpdate {
-		if err := decodeObject(req.OldObject, "oldObject", &oldObj); err != nil {
-			return nil, err
+		if req.OldObject == nil {
+			return nil, errNoOldObject
 		}
+		oldObj = req.OldObject
 	}
 	var errs field.ErrorList
 	var warnings []string
@@ -78,7 +79,7 @@ func (s *Webhooks) validateSchedule(_ context.Context, req *admissionv1.Admissio
 		errs, warnings = append(errs, e...), append(warnings, w...)
 	}
 	if len(errs) > 0 {
-		return deny(kindBackupSchedule, objectName(req, obj.Metadata), errs, warnings), nil
+		return deny(kindBackupSchedule, objectName(req.Name, obj.Metadata), errs, warnings), nil
 	}
 	return allowed(warnings), nil
 }

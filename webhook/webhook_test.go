@@ -542,3 +542,16 @@ func TestFieldNamesAreCaseSensitive(t *testing.T) {
 	resp = admit(t, newWebhooks(defaults.DefaultConfig()), MutateBackupPath, r)
 	assert.Nil(t, resp.Patch, "a Spec is not the spec")
 }
+
+// A field of the wrong type is reported with its path inside the object, to the
+// request's UID.
+func TestObjectDecodeErrorNamesTheField(t *testing.T) {
+	r := loadReview(t, "create-log-backup.json").set(5, "spec", "backupMode")
+	body, err := json.Marshal(r)
+	require.NoError(t, err)
+	code, out := call(t, newWebhooks(defaults.DefaultConfig()), MutateBackupPath, body)
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "5e3c9a1f-7b7e-4c55-9a54-2f4e8a1d6b10", string(out.Response.UID))
+	assert.Contains(t, out.Response.Result.Message, "decode object")
+	assert.Contains(t, out.Response.Result.Message, "spec.backupMode")
+}

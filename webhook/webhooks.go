@@ -38,10 +38,10 @@ func (s *Webhooks) Register(mux *http.ServeMux) {
 // Handlers returns the HTTP handler of each webhook path.
 func (s *Webhooks) Handlers() map[string]http.Handler {
 	return map[string]http.Handler{
-		MutateBackupPath:           s.handler("mutate-backup", s.mutateBackup),
-		ValidateBackupPath:         s.handler("validate-backup", s.validateBackup),
-		MutateBackupSchedulePath:   s.handler("mutate-backupschedule", s.mutateSchedule),
-		ValidateBackupSchedulePath: s.handler("validate-backupschedule", s.validateSchedule),
+		MutateBackupPath:           s.handler("mutate-backup", typed(s.mutateBackup)),
+		ValidateBackupPath:         s.handler("validate-backup", typed(s.validateBackup)),
+		MutateBackupSchedulePath:   s.handler("mutate-backupschedule", typed(s.mutateSchedule)),
+		ValidateBackupSchedulePath: s.handler("validate-backupschedule", typed(s.validateSchedule)),
 	}
 }
 
