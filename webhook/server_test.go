@@ -21,8 +21,9 @@ import (
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testcerts"
 )
 
-// startServer runs the real TLS server on loopback with short timeouts.
-func startServer(t *testing.T) (*Server, *tls.Config) {
+// startServer runs the real TLS server on loopback with short timeouts; edit may change
+// the options.
+func startServer(t *testing.T, edit ...func(*ServerOptions)) (*Server, *tls.Config) {
 	t.Helper()
 	dir := t.TempDir()
 	ca, err := testcerts.ServingCert(dir, time.Hour, "127.0.0.1")
@@ -31,8 +32,12 @@ func startServer(t *testing.T) (*Server, *tls.Config) {
 	require.NoError(t, err)
 	mux := http.NewServeMux()
 	(&Webhooks{Config: defaults.DefaultConfig(), Log: logr.Discard()}).Register(mux)
-	s := NewServer(ServerOptions{Addr: "127.0.0.1:0", GetCertificate: src.GetCertificate, Handler: mux, Log: logr.Discard(),
-		ReadHeaderTimeout: 200 * time.Millisecond, IdleTimeout: 300 * time.Millisecond})
+	opts := ServerOptions{Addr: "127.0.0.1:0", GetCertificate: src.GetCertificate, Handler: mux, Log: logr.Discard(),
+		ReadHeaderTimeout: 200 * time.Millisecond, IdleTimeout: 300 * time.Millisecond}
+	for _, e := range edit {
+		e(&opts)
+	}
+	s := NewServer(opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Start(ctx) }()
@@ -87,4 +92,25 @@ func TestServerRejectsOversizedBodies(t *testing.T) {
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+}
+
+// HTTP/2 and a TLS 1.3 floor, when asked for.
+func TestServerTLSOptions(t *testing.T) {
+	s, cfg := startServer(t, func(o *ServerOptions) { o.EnableHTTP2, o.MinTLSVersion = true, tls.VersionTLS13 })
+	pool := cfg.RootCAs
+
+	_, err := tls.Dial("tcp", s.Addr(), &tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS12})
+	assert.Error(t, err, "TLS 1.2 refused under a 1.3 floor")
+	conn, err := tls.Dial("tcp", s.Addr(), &tls.Config{RootCAs: pool, NextProtos: []string{"h2", "http/1.1"}})
+	require.NoError(t, err)
+	defer conn.Close()
+	assert.Equal(t, "h2", conn.ConnectionState().NegotiatedProtocol)
+	assert.Equal(t, uint16(tls.VersionTLS13), conn.ConnectionState().Version)
+
+	// A real request over HTTP/2, not just the ALPN agreement.
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	resp, err := c.Get("https://" + s.Addr() + "/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 2, resp.ProtoMajor)
 }

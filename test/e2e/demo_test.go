@@ -1,0 +1,43 @@
+package e2e
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
+)
+
+// The README's first command keeps working: the demo builds and runs the real binary
+// against its own control plane and tells the whole story.
+func TestDemo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	bin := filepath.Join(t.TempDir(), "tidb-backup-guard")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/tidb-backup-guard")
+	build.Dir = testenv.RepoRoot()
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, string(out))
+
+	demo := exec.CommandContext(ctx, "go", "run", "./hack/demo", "--binary", bin)
+	demo.Dir = testenv.RepoRoot()
+	out, err = demo.CombinedOutput()
+	require.NoError(t, err, string(out))
+	for _, want := range []string{
+		"Warning: spec.backoffRetryPolicy: defaulted all fields from the log-backup policy 30s / 5 / 30m",
+		`{"maxRetryTimes":5,"minRetryDuration":"30s","retryTimeout":"30m"}`,
+		"replaced the CRD's snapshot defaults with the log-backup policy 30s / 5 / 30m",
+		`The Backup "typo" is invalid: spec.backoffRetryPolicy.minRetryDuration: Invalid value: "30": must be a Go duration such as 30s or 5m (missing unit)`,
+		"record 2: log-start failed: Job backup-pitr-flaky-log-start failed while the command was Running",
+		"log-start is Complete after 3 runs",
+		"RetrySucceeded",
+		"Demo complete.",
+	} {
+		assert.Contains(t, string(out), want)
+	}
+}
