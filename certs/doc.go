@@ -5,6 +5,17 @@
 // certificate in use is valid at a given time. The rest of the program does not care
 // where a certificate comes from.
 //
-// Sources: FileSource reads tls.crt and tls.key from a directory (mounted from a Secret,
-// for example one that cert-manager fills) and reloads them when they change.
+// Sources:
+//   - FileSource reads tls.crt and tls.key from a directory (mounted from a Secret, for
+//     example one that cert-manager fills) and reloads them on file events and on a
+//     periodic re-read.
+//   - SelfSignedSource keeps a CA and a serving certificate in a Secret shared by every
+//     replica, injects the CA bundle into the two named webhook configurations, and
+//     rotates ahead of expiry without the API server ever meeting an unknown authority
+//     (see its doc comment for the rule).
+//
+// pki.go builds certificates with cert-manager's PKI helpers from cert-manager Certificate
+// specs; rotation.go decides what the Secret should hold (Plan, a pure function of the
+// current state, the trusted bundle and an explicit time); bundle.go merges and prunes CA
+// bundles.
 package certs
