@@ -2,7 +2,6 @@ package defaults
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -111,9 +110,6 @@ func FormatDuration(d time.Duration) string {
 	}
 	return s
 }
-
-// FormatInt renders an integer field for messages.
-func FormatInt(v int64) string { return strconv.FormatInt(v, 10) }
 
 func ptr[T any](v T) *T { return &v }
 
