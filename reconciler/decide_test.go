@@ -286,3 +286,13 @@ func TestCurrentCommand(t *testing.T) {
 		})
 	}
 }
+
+// An empty --non-retryable-errors retries everything, BR's invalid-argument errors too.
+func TestEmptyNonRetryableListRetriesEverything(t *testing.T) {
+	b := obj(entry(CmdStart, PhaseFailed), set("status.logSubCommandStatuses.log-start.conditions",
+		[]any{map[string]any{"type": "Failed", "status": "True", "message": "[BR:Common:ErrInvalidArgument] bad flag"}}))
+	in := Input{Now: t0, Backup: viewBackup(b), Config: defaults.DefaultConfig()}
+	assert.Equal(t, ActRecordFailure, Decide(in).Action)
+	in.NonRetryable = DefaultNonRetryable
+	assert.Equal(t, ActGiveUp, Decide(in).Action)
+}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
 )
 
 // The few fields of a Backup or BackupSchedule this package reads. These are read-only
@@ -58,5 +60,5 @@ func expectKind(gvk metav1.GroupVersionKind, kind string) error {
 
 // keepSchemaDefaults reports the object's opt-out annotation.
 func (m objectMeta) keepSchemaDefaults() bool {
-	return m.Annotations[defaultsKeepAnnotation] == "true"
+	return m.Annotations[defaults.KeepSchemaDefaultsAnnotation] == "true"
 }

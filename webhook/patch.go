@@ -13,8 +13,6 @@ import (
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
 )
 
-const defaultsKeepAnnotation = defaults.KeepSchemaDefaultsAnnotation
-
 // patchOp is one RFC 6902 operation.
 type patchOp struct {
 	Op    string `json:"op"`

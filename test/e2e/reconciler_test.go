@@ -72,9 +72,7 @@ func richLogBackup(t *testing.T, name string, policy map[string]any) *unstructur
 
 func fetch(t *testing.T, ns, name string) *unstructured.Unstructured {
 	t.Helper()
-	b := testenv.Empty(testenv.BackupGVK)
-	require.NoError(t, env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, b))
-	return b
+	return get(t, testenv.BackupGVK, ns, name)
 }
 
 // eventually polls the Backup until cond holds.

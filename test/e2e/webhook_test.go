@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -45,13 +46,10 @@ func policy(t *testing.T, obj *unstructured.Unstructured, path ...string) map[st
 	return p
 }
 
-func get(t *testing.T, gvk any, ns, name string) *unstructured.Unstructured {
+func get(t *testing.T, gvk schema.GroupVersionKind, ns, name string) *unstructured.Unstructured {
 	t.Helper()
-	obj := testenv.Empty(testenv.BackupGVK)
-	if gvk == testenv.BackupScheduleGVK {
-		obj = testenv.Empty(testenv.BackupScheduleGVK)
-	}
-	require.NoError(t, env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: name}, obj))
+	obj := testenv.Empty(gvk)
+	require.NoError(t, env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, obj))
 	return obj
 }
 
