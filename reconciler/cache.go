@@ -36,6 +36,8 @@ func StripBackup(obj any) (any, error) {
 	for _, f := range []string{"backupMode", "logSubcommand", "logStop", "logTruncateUntil", "backoffRetryPolicy"} {
 		keep("spec", f)
 	}
+	keep("spec", "br", "cluster") // not the rest of spec.br: BR's options and settings
+	keep("spec", "br", "clusterNamespace")
 	for _, f := range []string{"phase", "commitTs", "logSuccessTruncateUntil", "logSubCommandStatuses", "backoffRetryStatus"} {
 		keep("status", f)
 	}

@@ -2,10 +2,12 @@ package reconciler
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/kernel"
 )
 
 // Input is everything a decision depends on.
@@ -21,6 +23,9 @@ type Input struct {
 	Config defaults.Config
 	// NonRetryable lists substrings of failure reasons and messages that retrying cannot fix.
 	NonRetryable []string
+	// Kernel is the command's log backup task as the cluster records it, read just before
+	// a retry would start (nil: the kernel probe is off, or has not answered yet).
+	Kernel *kernel.Result
 }
 
 // Action is what a Decision asks for.
@@ -45,21 +50,29 @@ const (
 	ActStartRetry Action = "StartRetry"
 	// ActCloseEpisode ends the episode (the command succeeded, or was re-run by others).
 	ActCloseEpisode Action = "CloseEpisode"
+	// ActRecover ends the episode without a re-run: the cluster's own record shows that
+	// the failed log-start registered its task, so the command did its work. It sets
+	// realRetryAt, the entry Complete and status.commitTs to the task's start ts.
+	ActRecover Action = "Recover"
+	// ActAwaitKernel waits for the kernel probe to answer before a retry; nothing is
+	// written. The probe's answer enqueues the Backup again.
+	ActAwaitKernel Action = "AwaitKernel"
 )
 
 // Reasons used in conditions and Events.
 const (
-	ReasonRetryScheduled     = "RetryScheduled"
-	ReasonRetryStarted       = "RetryStarted"
-	ReasonRetrySucceeded     = "RetrySucceeded"
-	ReasonRetryExhausted     = "RetryExhausted"
-	ReasonRetrySkipped       = "RetrySkipped"
-	ReasonRetryLimitExceeded = "RetryLimitExceeded"
-	ReasonRetryTimeout       = "RetryTimeout"
-	ReasonNotRetryable       = "NotRetryable"
-	ReasonInvalidRetryPolicy = "InvalidRetryPolicy"
-	ReasonCommitTsSet        = "CommitTsSet"
-	ReasonEpisodeReset       = "EpisodeReset"
+	ReasonRetryScheduled      = "RetryScheduled"
+	ReasonRetryStarted        = "RetryStarted"
+	ReasonRetrySucceeded      = "RetrySucceeded"
+	ReasonRetryExhausted      = "RetryExhausted"
+	ReasonRetrySkipped        = "RetrySkipped"
+	ReasonRetryLimitExceeded  = "RetryLimitExceeded"
+	ReasonRetryTimeout        = "RetryTimeout"
+	ReasonNotRetryable        = "NotRetryable"
+	ReasonInvalidRetryPolicy  = "InvalidRetryPolicy"
+	ReasonCommitTsSet         = "CommitTsSet"
+	ReasonEpisodeReset        = "EpisodeReset"
+	ReasonRecoveredFromKernel = "RecoveredFromKernel"
 )
 
 const (
@@ -88,6 +101,14 @@ type Decision struct {
 	Message string
 	// RetryNum is the attempt a decision is about.
 	RetryNum int64
+	// KernelReason, when set, replaces the last record's originalReason on StartRetry:
+	// the cluster's account of the failure is better than the Job's.
+	KernelReason string
+	// RecordNote, when set, is added to the last record's retryReason on StartRetry and
+	// Recover: what the kernel probe found, or that it could not look.
+	RecordNote string
+	// CommitTs is written to status.commitTs by Recover.
+	CommitTs string
 }
 
 var none = Decision{Action: ActNone}
@@ -165,6 +186,11 @@ func joinReason(reason, message string) string {
 		}
 		s += message
 	}
+	return truncate(s)
+}
+
+// truncate bounds what a record keeps of a message.
+func truncate(s string) string {
 	if len(s) > maxOriginalReasonLength {
 		s = s[:maxOriginalReasonLength] + "..."
 	}
@@ -264,8 +290,47 @@ func decideDue(in Input, cmd string, recs []Record) Decision {
 		return Decision{Action: ActAwaitCleanup, Command: cmd, RetryNum: last.RetryNum, RequeueAfter: cleanupRequeue,
 			Message: fmt.Sprintf("waiting for pods %s of the old Job to terminate", strings.Join(in.LivePods, ", "))}
 	}
-	return Decision{Action: ActStartRetry, Command: cmd, RetryNum: last.RetryNum, Reason: ReasonRetryStarted,
-		Message: fmt.Sprintf("retry %d of %d started; previous attempt: %s", last.RetryNum, policy.MaxRetryTimes, lastErr)}
+	return consultKernel(in, cmd, last, Decision{Action: ActStartRetry, Command: cmd, RetryNum: last.RetryNum, Reason: ReasonRetryStarted,
+		Message: fmt.Sprintf("retry %d of %d started; previous attempt: %s", last.RetryNum, policy.MaxRetryTimes, lastErr)})
+}
+
+// consultKernel adjusts a due retry to what the cluster records about the task (when the
+// kernel probe has answered): a log-start whose task exists and is not paused by an error
+// did its work, so it is recovered, not re-run; a task paused by an error gives the record
+// the cluster's error message; a probe that could not read PD is noted in the record, and
+// the retry goes ahead as if there were no probe.
+func consultKernel(in Input, cmd string, last Record, start Decision) Decision {
+	k := in.Kernel
+	if k == nil {
+		return start
+	}
+	if k.Err != nil || k.Task == nil {
+		start.RecordNote = fmt.Sprintf("the kernel state could not be read (%v), so the retry went ahead without it", k.Err)
+		start.Message += "; " + start.RecordNote
+		return start
+	}
+	task := k.Task
+	switch {
+	case !task.Exists:
+		start.RecordNote = "kernel: " + task.Summary()
+	case task.PausedByError:
+		start.RecordNote = "kernel: " + task.Summary()
+		if msg := task.ErrorMessage(); msg != "" {
+			start.KernelReason = truncate("kernel: " + msg)
+			start.Message = fmt.Sprintf("retry %d started; the cluster reports: %s", last.RetryNum, msg)
+		}
+	case cmd == CmdStart && task.StartTS == 0:
+		start.RecordNote = "kernel: " + task.Summary() + ", but without a start ts to report as commitTs, so the retry went ahead"
+	case cmd == CmdStart:
+		note := fmt.Sprintf("recovered from the kernel state: %s, so log-start was not re-run", task.Summary())
+		return Decision{Action: ActRecover, Command: cmd, RetryNum: last.RetryNum, Reason: ReasonRecoveredFromKernel,
+			RecordNote: note, CommitTs: strconv.FormatUint(task.StartTS, 10),
+			Message: fmt.Sprintf("log-start failed (%s) but its task is registered in the cluster: %s; status.commitTs set to %d, no re-run",
+				lastError(last.OriginalReason), task.Summary(), task.StartTS)}
+	default:
+		start.RecordNote = "kernel: " + task.Summary()
+	}
+	return start
 }
 
 // policyFor returns the policy to enforce, or the condition reason and message of why

@@ -13,7 +13,11 @@
 //     pods are gone, then sets the entry's phase to RetryFailed, TiDB Operator's
 //     retryable phase, so that TiDB Operator creates a new Job;
 //   - gives up, marking the command Failed with a reason naming the limit, once
-//     maxRetryTimes or retryTimeout is spent, or when retrying cannot help.
+//     maxRetryTimes or retryTimeout is spent, or when retrying cannot help;
+//   - optionally (Reconciler.Kernel, package kernel) reads the log backup task from PD's
+//     etcd just before a retry: a failed log-start whose task the cluster holds is
+//     recovered instead of re-run, and a task paused by an error lends its message to
+//     the record.
 //
 // The retry budget counts the failures of one "episode": consecutive failures of a
 // command since it last succeeded. The open episode is persisted in an annotation this

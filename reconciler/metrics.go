@@ -5,17 +5,21 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/kernel"
 )
 
 // Metrics of the reconciler. Labels are namespace and command only: a per-Backup label
 // would grow without bound.
 type Metrics struct {
-	failures  *prometheus.CounterVec
-	started   *prometheus.CounterVec
-	recovered *prometheus.CounterVec
-	exhausted *prometheus.CounterVec
-	skipped   *prometheus.CounterVec
-	waiting   *prometheus.GaugeVec
+	failures   *prometheus.CounterVec
+	started    *prometheus.CounterVec
+	recovered  *prometheus.CounterVec
+	exhausted  *prometheus.CounterVec
+	skipped    *prometheus.CounterVec
+	fromKernel *prometheus.CounterVec
+	probes     *prometheus.CounterVec
+	waiting    *prometheus.GaugeVec
 
 	mu sync.Mutex
 	// waitingFor maps each Backup waiting for a retry to its gauge labels.
@@ -29,18 +33,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tidb_backup_guard_log_backup_" + name, Help: help}, labels)
 	}
 	m := &Metrics{
-		failures:  counter("failures_detected_total", "Failed log backup command attempts detected."),
-		started:   counter("retries_started_total", "Retries handed back to TiDB Operator."),
-		recovered: counter("recoveries_total", "Retry episodes that ended with the command succeeding."),
-		exhausted: counter("retries_exhausted_total", "Episodes that gave up at maxRetryTimes or retryTimeout."),
-		skipped:   counter("retries_skipped_total", "Failures not retried (non-retryable error, malformed policy, commitTs set)."),
+		failures:   counter("failures_detected_total", "Failed log backup command attempts detected."),
+		started:    counter("retries_started_total", "Retries handed back to TiDB Operator."),
+		recovered:  counter("recoveries_total", "Retry episodes that ended with the command succeeding."),
+		exhausted:  counter("retries_exhausted_total", "Episodes that gave up at maxRetryTimes or retryTimeout."),
+		skipped:    counter("retries_skipped_total", "Failures not retried (non-retryable error, malformed policy, commitTs set)."),
+		fromKernel: counter("recovered_from_kernel_total", "Failed log-starts not re-run because the cluster had registered their task."),
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tidb_backup_guard_kernel_probes_total",
+			Help: "Reads of log backup tasks from PD's etcd, by what they found: running, paused, paused_by_error, absent or error.",
+		}, []string{"result"}),
 		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tidb_backup_guard_log_backups_waiting_for_retry",
 			Help: "Log Backups with a recorded failure whose retry has not started.",
 		}, labels),
 		waitingFor: map[types.NamespacedName][2]string{},
 	}
-	reg.MustRegister(m.failures, m.started, m.recovered, m.exhausted, m.skipped, m.waiting)
+	reg.MustRegister(m.failures, m.started, m.recovered, m.exhausted, m.skipped, m.fromKernel, m.probes, m.waiting)
 	return m
 }
 
@@ -63,11 +72,34 @@ func (m *Metrics) written(ns string, d Decision) {
 		}
 	case ActStartRetry:
 		m.started.WithLabelValues(ns, d.Command).Inc()
+	case ActRecover:
+		m.fromKernel.WithLabelValues(ns, d.Command).Inc()
+		m.recovered.WithLabelValues(ns, d.Command).Inc()
 	case ActCloseEpisode:
 		if d.Reason == ReasonRetrySucceeded {
 			m.recovered.WithLabelValues(ns, d.Command).Inc()
 		}
 	}
+}
+
+// ObserveProbe counts a kernel probe by what it found (kernel.Config.Observe).
+func (m *Metrics) ObserveProbe(r kernel.Result) {
+	if m == nil {
+		return
+	}
+	result := "error"
+	switch t := r.Task; {
+	case r.Err != nil || t == nil:
+	case !t.Exists:
+		result = "absent"
+	case t.PausedByError:
+		result = "paused_by_error"
+	case t.Paused:
+		result = "paused"
+	default:
+		result = "running"
+	}
+	m.probes.WithLabelValues(result).Inc()
 }
 
 // setWaiting records whether a Backup waits for a retry after a decision (or deletion).
@@ -92,7 +124,7 @@ func (m *Metrics) setWaiting(key types.NamespacedName, command string, waiting b
 // waits reports decisions taken while a recorded failure waits for its retry.
 func waits(d Decision) bool {
 	switch d.Action {
-	case ActWait, ActAwaitCleanup, ActDeleteJob, ActRecordFailure:
+	case ActWait, ActAwaitCleanup, ActAwaitKernel, ActDeleteJob, ActRecordFailure:
 		return true
 	}
 	return false

@@ -26,8 +26,10 @@ type backupView struct {
 	LogSubcommand    string
 	LogStop          bool
 	LogTruncateUntil string
-	Policy           defaults.Fields
-	PolicyErrs       field.ErrorList
+	// Cluster and ClusterNamespace locate the TidbCluster (spec.br), for the kernel probe.
+	Cluster, ClusterNamespace string
+	Policy                    defaults.Fields
+	PolicyErrs                field.ErrorList
 
 	Phase                   string
 	CommitTs                string
@@ -68,6 +70,10 @@ func viewBackup(u *unstructured.Unstructured) *backupView {
 	b.LogSubcommand = str(obj, "spec", "logSubcommand")
 	b.LogStop, _, _ = unstructured.NestedBool(obj, "spec", "logStop")
 	b.LogTruncateUntil = str(obj, "spec", "logTruncateUntil")
+	b.Cluster = str(obj, "spec", "br", "cluster")
+	if b.ClusterNamespace = str(obj, "spec", "br", "clusterNamespace"); b.ClusterNamespace == "" {
+		b.ClusterNamespace = b.Namespace
+	}
 	policy, _, _ := unstructured.NestedFieldNoCopy(obj, "spec", defaults.FieldPolicy)
 	b.Policy, b.PolicyErrs = defaults.ReadFields(policy, policyPath)
 

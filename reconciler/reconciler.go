@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -20,11 +21,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/kernel"
 )
 
 // BackupGVK is TiDB Operator's Backup.
@@ -49,6 +54,39 @@ type Reconciler struct {
 	NonRetryable []string
 	// Metrics records outcomes; nil records nothing.
 	Metrics *Metrics
+	// Kernel, if set, is consulted before a retry starts (package kernel); nil: off.
+	Kernel KernelProbe
+	// KernelEvents, if set, carries the Backups whose kernel probe answered, to be
+	// reconciled again (wired by SetupWithManager); NotifyKernel sends to it. Buffered.
+	KernelEvents chan event.TypedGenericEvent[*unstructured.Unstructured]
+}
+
+// KernelProbe reads log backup tasks from the cluster (implemented by kernel.Prober).
+type KernelProbe interface {
+	// Lookup answers from a recent result, or starts a probe and returns false; the
+	// Backup is notified when the answer is in.
+	Lookup(t kernel.Target) (kernel.Result, bool)
+	// Release lets go of what a Backup used (it is gone).
+	Release(backup types.NamespacedName)
+	// Timeout is the longest a probe takes.
+	Timeout() time.Duration
+}
+
+// NotifyKernel enqueues a Backup whose kernel probe answered (kernel.Config.Notify).
+func (r *Reconciler) NotifyKernel(key types.NamespacedName) {
+	if r.KernelEvents == nil {
+		return
+	}
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(BackupGVK)
+	u.SetNamespace(key.Namespace)
+	u.SetName(key.Name)
+	select {
+	case r.KernelEvents <- event.TypedGenericEvent[*unstructured.Unstructured]{Object: u}:
+	default:
+		// Full (or nobody reads): the AwaitKernel requeue brings the Backup back anyway,
+		// and the probe's goroutine must never block on it.
+	}
 }
 
 var _ reconcile.Reconciler = (*Reconciler)(nil)
@@ -77,6 +115,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		if err := reader.Get(ctx, req.NamespacedName, u); err != nil {
 			if apierrors.IsNotFound(err) {
 				r.Metrics.setWaiting(req.NamespacedName, "", false)
+				r.releaseKernel(req.NamespacedName)
 				return reconcile.Result{}, nil
 			}
 			return reconcile.Result{}, fmt.Errorf("get backup: %w", err)
@@ -92,8 +131,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			}
 		}
 		in.Job, in.LivePods = related.job, related.livePods
+		if in.Backup.Deleting {
+			r.releaseKernel(req.NamespacedName)
+		}
 		d := Decide(in)
-		acts := d.Action != ActNone && d.Action != ActWait && d.Action != ActAwaitCleanup
+		if fresh {
+			d = r.consultKernel(&in, d)
+		}
+		acts := d.Action != ActNone && d.Action != ActWait && d.Action != ActAwaitCleanup && d.Action != ActAwaitKernel
 		if acts && !fresh {
 			reader, fresh, related = r.APIReader, true, nil
 			continue
@@ -103,7 +148,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		switch d.Action {
 		case ActNone:
 			return reconcile.Result{}, nil
-		case ActWait, ActAwaitCleanup:
+		case ActWait, ActAwaitCleanup, ActAwaitKernel:
 			log.V(1).Info("Waiting", "requeueAfter", d.RequeueAfter, "detail", d.Message)
 			return reconcile.Result{RequeueAfter: d.RequeueAfter}, nil
 		case ActDeleteJob:
@@ -133,6 +178,36 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	log.V(1).Info("Still conflicting; trying again shortly", "conflicts", maxConflicts)
 	return reconcile.Result{RequeueAfter: conflictRequeue + rand.N(conflictRequeue)}, nil
+}
+
+// consultKernel asks the kernel probe about a due retry and decides again with its
+// answer. Only on fresh reads: the old Job and its pods were then seen gone on the API
+// server itself, so nothing can still register the task, and the answer (reused only for
+// this attempt) reflects the cluster after the failed run. The probe runs in the
+// background; until it answers, the decision is to wait.
+func (r *Reconciler) consultKernel(in *Input, d Decision) Decision {
+	if d.Action != ActStartRetry || r.Kernel == nil {
+		return d
+	}
+	b := in.Backup
+	recs := episodeRecords(b.Records)
+	last := recs[len(recs)-1] // StartRetry is only decided on a pending record
+	res, ok := r.Kernel.Lookup(kernel.Target{Backup: types.NamespacedName{Namespace: b.Namespace, Name: b.Name},
+		Cluster: b.Cluster, Namespace: b.ClusterNamespace, Task: b.Name,
+		Attempt: strconv.FormatInt(last.RetryNum, 10) + "@" + rfc3339(last.DetectFailedAt)})
+	if !ok {
+		// The answer enqueues the Backup; the requeue is the fallback should it be lost.
+		return Decision{Action: ActAwaitKernel, Command: d.Command, RetryNum: d.RetryNum, RequeueAfter: r.Kernel.Timeout() + time.Second,
+			Message: "reading the log backup task from PD before the retry"}
+	}
+	in.Kernel = &res
+	return Decide(*in)
+}
+
+func (r *Reconciler) releaseKernel(key types.NamespacedName) {
+	if r.Kernel != nil {
+		r.Kernel.Release(key)
+	}
 }
 
 // relatedState is what a decision needs besides the Backup: the current command's Job
@@ -210,7 +285,7 @@ func (r *Reconciler) event(u *unstructured.Unstructured, d Decision) {
 	if r.Recorder == nil {
 		return
 	}
-	eventType := corev1.EventTypeNormal
+	eventType := corev1.EventTypeNormal // RetryStarted, RetrySucceeded, RecoveredFromKernel, ...
 	switch d.Reason {
 	case ReasonRetryScheduled, ReasonRetryExhausted, ReasonRetrySkipped:
 		eventType = corev1.EventTypeWarning
@@ -226,10 +301,13 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options)
 		u, ok := o.(*unstructured.Unstructured)
 		return ok && str(u.Object, "spec", "backupMode") == "log"
 	})
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("log-backup-retry").
 		For(backup, builder.WithPredicates(isLog)).
 		Owns(&batchv1.Job{}).
-		WithOptions(opts).
-		Complete(r)
+		WithOptions(opts)
+	if r.KernelEvents != nil {
+		b = b.WatchesRawSource(source.Channel(r.KernelEvents, &handler.TypedEnqueueRequestForObject[*unstructured.Unstructured]{}))
+	}
+	return b.Complete(r)
 }

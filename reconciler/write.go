@@ -13,7 +13,9 @@ import (
 //	metadata.annotations[EpisodeAnnotation]
 //	status.backoffRetryStatus
 //	status.logSubCommandStatuses[<command>].phase and .conditions
-//	status.phase and status.conditions (only when a log-start gives up)
+//	status.phase and status.conditions (only when a log-start gives up, or is recovered
+//	from a Failed phase)
+//	status.commitTs (only when a log-start is recovered from the kernel state)
 
 // apply changes u for a writing decision.
 func apply(u *unstructured.Unstructured, d Decision, now time.Time) error {
@@ -43,10 +45,32 @@ func apply(u *unstructured.Unstructured, d Decision, now time.Time) error {
 		}
 		return setEpisode(u, &Episode{Command: d.Command, GaveUp: true})
 	case ActStartRetry:
-		if err := markRetryStarted(u, now); err != nil {
+		if err := markRetryStarted(u, d, now); err != nil {
 			return err
 		}
 		return setEntry(u, d.Command, PhaseRetryFailed, PhaseRetryFailed, ReasonRetryStarted, d.Message, now)
+	case ActRecover:
+		// What the backup-manager writes when log-start succeeds: the entry Complete and
+		// status.commitTs. It leaves the Backup's phase alone (Running by then), so only a
+		// Failed phase, written when BR reported the failure, is set back to Running.
+		if err := markRetryStarted(u, d, now); err != nil {
+			return err
+		}
+		if err := setEntry(u, d.Command, PhaseComplete, PhaseComplete, d.Reason, d.Message, now); err != nil {
+			return err
+		}
+		if err := unstructured.SetNestedField(u.Object, d.CommitTs, "status", "commitTs"); err != nil {
+			return err
+		}
+		if str(u.Object, "status", "phase") == PhaseFailed {
+			if err := unstructured.SetNestedField(u.Object, PhaseRunning, "status", "phase"); err != nil {
+				return err
+			}
+			if err := upsertCondition(u.Object, []string{"status", "conditions"}, d.Command, PhaseRunning, d.Reason, d.Message, now); err != nil {
+				return err
+			}
+		}
+		return setEpisode(u, nil)
 	case ActCloseEpisode:
 		return setEpisode(u, nil)
 	}
@@ -89,8 +113,9 @@ func appendRecord(u *unstructured.Unstructured, r *Record) error {
 	return unstructured.SetNestedSlice(u.Object, raw, "status", "backoffRetryStatus")
 }
 
-// markRetryStarted sets realRetryAt on the last record, keeping its other fields as read.
-func markRetryStarted(u *unstructured.Unstructured, now time.Time) error {
+// markRetryStarted sets realRetryAt on the last record, with what the kernel probe found
+// (d.RecordNote, d.KernelReason), keeping its other fields as read.
+func markRetryStarted(u *unstructured.Unstructured, d Decision, now time.Time) error {
 	raw, _, err := unstructured.NestedSlice(u.Object, "status", "backoffRetryStatus")
 	if err != nil || len(raw) == 0 {
 		return fmt.Errorf("no retry record to start: %v", err)
@@ -100,6 +125,16 @@ func markRetryStarted(u *unstructured.Unstructured, now time.Time) error {
 		return fmt.Errorf("the last retry record is not an object")
 	}
 	last["realRetryAt"] = rfc3339(now)
+	if d.RecordNote != "" {
+		reason, _ := last["retryReason"].(string)
+		if reason != "" {
+			reason += "; "
+		}
+		last["retryReason"] = truncate(reason + d.RecordNote)
+	}
+	if d.KernelReason != "" {
+		last["originalReason"] = d.KernelReason
+	}
 	return unstructured.SetNestedSlice(u.Object, raw, "status", "backoffRetryStatus")
 }
 

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tidb-backup-guard/tidb-backup-guard/test/etcdtest"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testcerts"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
 )
@@ -55,8 +56,15 @@ func run(binary string, keep bool) (err error) {
 	}()
 	fmt.Printf("API server at %s\n", env.Config.Host)
 
+	// An etcd standing in for a TidbCluster's PD, for the kernel probe.
+	pd, err := etcdtest.Start(etcdtest.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, pd.Close()) }()
+
 	heading("Start `tidb-backup-guard serve` and register its webhooks")
-	server, baseURL, metricsURL, ca, err := startServer(ctx, env, binary)
+	server, baseURL, metricsURL, ca, err := startServer(ctx, env, binary, pd.Endpoint)
 	if err != nil {
 		return err
 	}
@@ -105,6 +113,9 @@ func run(binary string, keep bool) (err error) {
 	if err := retryStory(ctx, env, k, metricsURL); err != nil {
 		return err
 	}
+	if err := kernelStory(ctx, env, k, pd); err != nil {
+		return err
+	}
 
 	if keep {
 		heading("Left running for you (Ctrl-C stops everything)")
@@ -132,7 +143,7 @@ spec:
 
 // startServer runs the binary with a fresh certificate and waits until it is ready. It
 // returns the process, the webhook base URL, the metrics URL and the CA.
-func startServer(ctx context.Context, env *testenv.Env, binary string) (*exec.Cmd, string, string, []byte, error) {
+func startServer(ctx context.Context, env *testenv.Env, binary, pdEndpoint string) (*exec.Cmd, string, string, []byte, error) {
 	certDir := filepath.Join(env.Dir, "serving-certs")
 	ca, err := testcerts.ServingCert(certDir, 24*time.Hour, "127.0.0.1", "localhost")
 	if err != nil {
@@ -155,6 +166,8 @@ func startServer(ctx context.Context, env *testenv.Env, binary string) (*exec.Cm
 		"--cert-dir=" + certDir,
 		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(ports[1]),
 		"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(ports[2]),
+		// Every Backup here names cluster "basic"; its PD is the demo's etcd.
+		"--kernel-probe=pd-etcd", "--kernel-pd-endpoint=" + pdEndpoint,
 	}
 	fmt.Printf("$ %s %s\n  (logs: %s)\n", binary, strings.Join(args, " "), logPath)
 	cmd := exec.Command(binary, args...)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -32,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app"
+	"github.com/tidb-backup-guard/tidb-backup-guard/test/etcdtest"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
 )
 
@@ -52,10 +54,25 @@ func helm(args ...string) (string, error) {
 // render returns the chart's objects for a release, with --set values.
 func render(t *testing.T, release, namespace string, set ...string) []*unstructured.Unstructured {
 	t.Helper()
-	args := []string{"template", release, chartDir, "--namespace", namespace, "--kube-version", "1.37.0"}
+	var args []string
 	for _, s := range set {
 		args = append(args, "--set", s)
 	}
+	return renderArgs(t, release, namespace, args...)
+}
+
+// renderValues renders with a values file: for values --set would misread, such as the
+// kernel probe's "{cluster}" templates (braces are --set's list syntax).
+func renderValues(t *testing.T, release, namespace, values string) []*unstructured.Unstructured {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "values.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(values), 0o600))
+	return renderArgs(t, release, namespace, "-f", file)
+}
+
+func renderArgs(t *testing.T, release, namespace string, extra ...string) []*unstructured.Unstructured {
+	t.Helper()
+	args := append([]string{"template", release, chartDir, "--namespace", namespace, "--kube-version", "1.37.0"}, extra...)
 	out, err := helm(args...)
 	require.NoError(t, err)
 	var objs []*unstructured.Unstructured
@@ -112,6 +129,7 @@ func TestChartLintAndTemplate(t *testing.T) {
 		{name: "existing secret", set: secretModeValues, kinds: base},
 		{name: "extras", set: []string{"networkPolicy.enabled=true", "metrics.serviceMonitor.enabled=true"}, kinds: append([]string{"NetworkPolicy", "ServiceMonitor"}, base...)},
 		{name: "webhook only", set: []string{"components.reconciler=false"}, kinds: base},
+		{name: "kernel probe", set: []string{"kernelProbe.enabled=true", "kernelProbe.timeout=1s", "kernelProbe.cacheTTL=5s"}, kinds: base},
 		{name: "reconciler only", set: []string{"components.webhook=false"}, kinds: []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount"}},
 	}
 	for _, tc := range tests {
@@ -130,7 +148,8 @@ func TestChartLintAndTemplate(t *testing.T) {
 }
 
 func TestChartSchemaRejects(t *testing.T) {
-	for _, set := range []string{"foo=bar", "replicaCount=abc", "webhook.mutating.extra=1", "certs.mode=vault", "policy.maxRetryTimes=-1"} {
+	for _, set := range []string{"foo=bar", "replicaCount=abc", "webhook.mutating.extra=1", "certs.mode=vault", "policy.maxRetryTimes=-1",
+		"kernelProbe.pdEndpoint=grpc://pd:2379", "kernelProbe.timeout=3", "kernelProbe.extra=1"} {
 		_, err := helm("template", "guard", chartDir, "--kube-version", "1.37.0", "--set", set)
 		require.Error(t, err, set)
 		assert.Contains(t, err.Error(), "schema", set)
@@ -242,6 +261,12 @@ func TestChartRBACIsMinimal(t *testing.T) {
 		rule("", "secrets", "", "create"),
 		rule("", "secrets", "guard-tidb-backup-guard-webhook-cert", "get", "list", "watch", "update"),
 	}, r.Rules)
+	// The kernel probe adds "get" on Secrets only with client TLS, and nothing else.
+	var withTLS, withoutTLS rbacv1.ClusterRole
+	find(t, renderValues(t, "guard", "guard-system", kernelTLSValues("https://{cluster}-pd.{namespace}:2379")), "ClusterRole", &withTLS)
+	find(t, renderValues(t, "guard", "guard-system", "kernelProbe:\n  enabled: true\n"), "ClusterRole", &withoutTLS)
+	assert.Equal(t, cr.Rules, withoutTLS.Rules)
+	assert.Equal(t, append(slices.Clone(cr.Rules[:4]), append([]rbacv1.PolicyRule{rule("", "secrets", "", "get")}, cr.Rules[4:]...)...), withTLS.Rules)
 	for _, rules := range [][]rbacv1.PolicyRule{cr.Rules, r.Rules} {
 		for _, p := range rules {
 			for _, s := range slices.Concat(p.APIGroups, p.Resources, p.Verbs) {
@@ -260,7 +285,36 @@ func TestChartRBACIsSufficient(t *testing.T) {
 	const release, ns = "guard", "guard-system"
 	require.NoError(t, client.IgnoreAlreadyExists(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})))
 	// Nothing may call these webhooks here (their Service has no pods): select no namespace.
-	objs := render(t, release, ns, "webhook.namespaceSelector.matchLabels.nothing=selected")
+	opts, asSA := runChart(t, ns, render(t, release, ns, "webhook.namespaceSelector.matchLabels.nothing=selected"))
+
+	// The self-signed certificate: the Secret, and its bundle in both configurations.
+	sec := &corev1.Secret{}
+	require.NoError(t, env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: opts.CertSecretName}, sec))
+	require.Eventually(t, func() bool {
+		m := &admissionregistrationv1.MutatingWebhookConfiguration{}
+		v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+		if env.Client.Get(ctx, client.ObjectKey{Name: opts.MutatingConfigName}, m) != nil ||
+			env.Client.Get(ctx, client.ObjectKey{Name: opts.ValidatingConfigName}, v) != nil {
+			return false
+		}
+		return bytes.Equal(m.Webhooks[0].ClientConfig.CABundle, sec.Data["ca-bundle.crt"]) &&
+			bytes.Equal(v.Webhooks[1].ClientConfig.CABundle, sec.Data["ca-bundle.crt"])
+	}, 10*time.Second, 50*time.Millisecond, "the bundle was not injected")
+	checkReconcilerUnderChartRBAC(t, ns, opts)
+
+	// And nothing beyond: the ServiceAccount cannot read other Secrets.
+	c, err := client.New(asSA, client.Options{})
+	require.NoError(t, err)
+	err = c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "someone-elses"}, &corev1.Secret{})
+	assert.True(t, apierrors.IsForbidden(err), "%v", err)
+}
+
+// runChart creates the chart's RBAC objects and webhook configurations, and runs the
+// server with the Deployment's own arguments as the chart's ServiceAccount (the API
+// server impersonates it, so RBAC applies to every call).
+func runChart(t *testing.T, ns string, objs []*unstructured.Unstructured) (*app.Options, *rest.Config) {
+	t.Helper()
+	ctx := t.Context()
 	var dep appsv1.Deployment
 	for _, o := range objs {
 		switch o.GetKind() {
@@ -298,22 +352,13 @@ func TestChartRBACIsSufficient(t *testing.T) {
 	})
 	require.NoError(t, err, "the server did not become ready as %s", sa)
 	t.Cleanup(func() { assert.NoError(t, s.Stop()) })
+	return opts, asSA
+}
 
-	// The self-signed certificate: the Secret, and its bundle in both configurations.
-	sec := &corev1.Secret{}
-	require.NoError(t, env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: opts.CertSecretName}, sec))
-	require.Eventually(t, func() bool {
-		m := &admissionregistrationv1.MutatingWebhookConfiguration{}
-		v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-		if env.Client.Get(ctx, client.ObjectKey{Name: opts.MutatingConfigName}, m) != nil ||
-			env.Client.Get(ctx, client.ObjectKey{Name: opts.ValidatingConfigName}, v) != nil {
-			return false
-		}
-		return bytes.Equal(m.Webhooks[0].ClientConfig.CABundle, sec.Data["ca-bundle.crt"]) &&
-			bytes.Equal(v.Webhooks[1].ClientConfig.CABundle, sec.Data["ca-bundle.crt"])
-	}, 10*time.Second, 50*time.Millisecond, "the bundle was not injected")
-
-	// The reconciler: leadership, then a retried log backup.
+// checkReconcilerUnderChartRBAC waits for leadership, then retries a log backup.
+func checkReconcilerUnderChartRBAC(t *testing.T, ns string, opts *app.Options) {
+	t.Helper()
+	ctx := t.Context()
 	require.Eventually(t, func() bool {
 		l := &coordinationv1.Lease{}
 		return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: opts.LeaderElectionID}, l) == nil && l.Spec.HolderIdentity != nil
@@ -326,12 +371,6 @@ func TestChartRBACIsSufficient(t *testing.T) {
 	assert.Len(t, recordsOf(t, b), 1)
 	require.Eventually(t, func() bool { return eventReasons(t, op.Namespace, "pitr")["RetrySucceeded"] == 1 }, 10*time.Second, 50*time.Millisecond,
 		"Events are written under the chart's RBAC")
-
-	// And nothing beyond: the ServiceAccount cannot read other Secrets.
-	c, err := client.New(asSA, client.Options{})
-	require.NoError(t, err)
-	err = c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "someone-elses"}, &corev1.Secret{})
-	assert.True(t, apierrors.IsForbidden(err), "%v", err)
 }
 
 // The chart's pod passes the API server's own Pod Security admission at the restricted
@@ -359,4 +398,46 @@ func TestChartPodIsRestricted(t *testing.T) {
 	err := env.Client.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "root", Namespace: ns.Name}, Spec: spec}, client.DryRunAll)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "violates PodSecurity")
+}
+
+// kernelTLSValues turns on the kernel probe with client TLS from TiDB Operator's client
+// Secret.
+func kernelTLSValues(endpoint string) string {
+	return "kernelProbe:\n  enabled: true\n  pdEndpoint: \"" + endpoint + "\"\n  tlsSecret: \"{cluster}-cluster-client-secret\"\n"
+}
+
+// The kernel probe with client TLS works under the chart's RBAC: the Secret is read as
+// the chart's ServiceAccount, and a failed log-start whose task PD holds is recovered.
+// The ServiceAccount can get that Secret but list no Secrets.
+func TestChartRBACCoversTheKernelProbe(t *testing.T) {
+	ctx := t.Context()
+	const release, ns = "kernel", "kernel-system"
+	require.NoError(t, client.IgnoreAlreadyExists(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})))
+	e, cli := etcdtest.StartT(t, etcdtest.Options{TLS: true})
+	require.NoError(t, etcdtest.PutTask(ctx, cli, "pitr", 314))
+	opts, asSA := runChart(t, ns, renderValues(t, release, ns, "components:\n  webhook: false\n"+kernelTLSValues(e.Endpoint)))
+	require.Equal(t, app.KernelProbePDEtcd, opts.KernelProbe, "the chart turns the probe on")
+	require.Equal(t, "{cluster}-cluster-client-secret", opts.KernelTLSSecret)
+
+	op := operator(t)
+	require.NoError(t, env.Client.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: op.Namespace, Name: "basic-cluster-client-secret"},
+		Data:       map[string][]byte{"ca.crt": e.CA.PEM, corev1.TLSCertKey: e.ClientCert, corev1.TLSPrivateKeyKey: e.ClientKey},
+	}))
+	require.Eventually(t, func() bool {
+		l := &coordinationv1.Lease{}
+		return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: opts.LeaderElectionID}, l) == nil && l.Spec.HolderIdentity != nil
+	}, 20*time.Second, 100*time.Millisecond, "no leader")
+	op.Script("pitr", testenv.PodDeath)
+	require.NoError(t, op.Start(ctx, kernelBackup(t, "pitr")))
+	b := eventually(t, op.Namespace, "pitr", 30*time.Second, "recovered under the chart's RBAC",
+		func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Complete" && episodeClosed(b) })
+	commitTs, _, _ := unstructured.NestedString(b.Object, "status", "commitTs")
+	assert.Equal(t, "314", commitTs)
+	require.Eventually(t, func() bool { return eventReasons(t, op.Namespace, "pitr")["RecoveredFromKernel"] == 1 }, 10*time.Second, 50*time.Millisecond)
+
+	c, err := client.New(asSA, client.Options{})
+	require.NoError(t, err)
+	err = c.List(ctx, &corev1.SecretList{}, client.InNamespace(op.Namespace))
+	assert.True(t, apierrors.IsForbidden(err), "listing Secrets: %v", err)
 }

@@ -36,6 +36,9 @@ func TestDemo(t *testing.T) {
 		"record 2: log-start failed: Job backup-pitr-flaky-log-start failed while the command was Running",
 		"log-start is Complete after 3 runs",
 		"RetrySucceeded",
+		"log-start is Complete after 1 run(s); status.commitTs comes from the task's start ts",
+		"449532234876551170",
+		"RecoveredFromKernel",
 		"Demo complete.",
 	} {
 		assert.Contains(t, string(out), want)

@@ -15,6 +15,7 @@ import (
 	"github.com/tidb-backup-guard/tidb-backup-guard/certs"
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
 	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/kernel"
 )
 
 // Component names accepted by --components.
@@ -96,6 +97,17 @@ type Options struct {
 	KubeAPIBurst int
 	// NonRetryableErrors are failure substrings the reconciler does not retry.
 	NonRetryableErrors []string
+	// KernelProbe is "" (off) or KernelProbePDEtcd: read the log backup task from PD's
+	// etcd before a retry.
+	KernelProbe string
+	// KernelPDEndpoint and KernelTLSSecret are the probe's templates ({cluster},
+	// {namespace}); an empty KernelTLSSecret means no client TLS.
+	KernelPDEndpoint string
+	KernelTLSSecret  string
+	// KernelProbeTimeout bounds one probe; KernelProbeCacheTTL is how long its answer
+	// is reused.
+	KernelProbeTimeout  time.Duration
+	KernelProbeCacheTTL time.Duration
 
 	// RestConfig, when set (by tests), is used instead of Kubeconfig.
 	RestConfig *rest.Config
@@ -135,6 +147,9 @@ func NewOptions() *Options {
 		KubeAPIQPS:              50,
 		KubeAPIBurst:            100,
 		NonRetryableErrors:      slices.Clone(reconciler.DefaultNonRetryable),
+		KernelPDEndpoint:        kernel.DefaultEndpointTemplate,
+		KernelProbeTimeout:      kernel.DefaultTimeout,
+		KernelProbeCacheTTL:     kernel.DefaultCacheTTL,
 	}
 }
 
@@ -182,7 +197,21 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "API request burst above --kube-api-qps.")
 	fs.StringSliceVar(&o.NonRetryableErrors, "non-retryable-errors", o.NonRetryableErrors,
 		"Substrings of a failure's reason or message that retrying cannot fix (case-insensitive); an empty value retries everything.")
+	fs.StringVar(&o.KernelProbe, "kernel-probe", o.KernelProbe,
+		"Before a retry, read the log backup task the cluster records: "+KernelProbePDEtcd+" (PD's etcd), or empty for off. "+
+			"A failed log-start whose task exists is then recovered instead of re-run.")
+	fs.StringVar(&o.KernelPDEndpoint, "kernel-pd-endpoint", o.KernelPDEndpoint,
+		"PD's etcd URL; {cluster} and {namespace} are spec.br.cluster and spec.br.clusterNamespace (default: the Backup's namespace).")
+	fs.StringVar(&o.KernelTLSSecret, "kernel-tls-secret", o.KernelTLSSecret,
+		"Secret in the cluster's namespace with the client TLS for PD (ca.crt, tls.crt, tls.key), e.g. {cluster}-cluster-client-secret; empty: no TLS.")
+	fs.DurationVar(&o.KernelProbeTimeout, "kernel-probe-timeout", o.KernelProbeTimeout, "Longest a read from PD may take; past it the retry goes ahead without it.")
+	fs.DurationVar(&o.KernelProbeCacheTTL, "kernel-probe-cache-ttl", o.KernelProbeCacheTTL, "How long a task read from PD is reused.")
 }
+
+// KernelProbePDEtcd turns on the kernel probe: PD's embedded etcd, read with the etcd v3 client.
+const KernelProbePDEtcd = "pd-etcd"
+
+var kernelProbes = []string{"", KernelProbePDEtcd}
 
 // Complete takes the policy defaults from the environment where the flag was not given:
 // flags win over environment variables, which win over the built-in values.
@@ -238,6 +267,17 @@ func (o *Options) Validate() field.ErrorList {
 	}
 	if o.has(ComponentReconciler) && o.LeaderElect && o.LeaderElectionID == "" {
 		errs = append(errs, field.Required(field.NewPath("--leader-election-id"), "leader election needs a Lease name"))
+	}
+	if !slices.Contains(kernelProbes, o.KernelProbe) {
+		errs = append(errs, field.NotSupported(field.NewPath("--kernel-probe"), o.KernelProbe, []string{"(empty: off)", KernelProbePDEtcd}))
+	} else if o.KernelProbe != "" {
+		if err := kernel.ValidateTemplates(o.KernelPDEndpoint, o.KernelTLSSecret); err != nil {
+			errs = append(errs, field.Invalid(field.NewPath("--kernel-pd-endpoint"), o.KernelPDEndpoint+" / "+o.KernelTLSSecret, err.Error()))
+		}
+		if o.KernelProbeTimeout <= 0 || o.KernelProbeCacheTTL <= 0 {
+			errs = append(errs, field.Invalid(field.NewPath("--kernel-probe-timeout"), o.KernelProbeTimeout.String(),
+				"--kernel-probe-timeout and --kernel-probe-cache-ttl must be greater than 0"))
+		}
 	}
 	if len(o.Components) == 0 {
 		errs = append(errs, field.Required(field.NewPath("--components"), "name at least one of "+strings.Join(knownComponents, ", ")))

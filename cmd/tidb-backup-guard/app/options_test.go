@@ -77,6 +77,14 @@ func TestOptionsValidate(t *testing.T) {
 		{name: "no component", args: []string{"--components="}, want: []e{{field.ErrorTypeRequired, "--components"}}},
 		{name: "bad port", args: []string{"--webhook-port=0"}, want: []e{{field.ErrorTypeInvalid, "--webhook-port"}}},
 		{name: "bad TLS version", args: []string{"--tls-min-version=1.1"}, want: []e{{field.ErrorTypeNotSupported, "--tls-min-version"}}},
+		{name: "kernel probe on, default templates", args: []string{"--kernel-probe=pd-etcd"}},
+		{name: "kernel probe with TLS", args: []string{"--kernel-probe=pd-etcd", "--kernel-pd-endpoint=https://{cluster}-pd.{namespace}:2379",
+			"--kernel-tls-secret={cluster}-cluster-client-secret"}},
+		{name: "unknown kernel probe", args: []string{"--kernel-probe=tikv"}, want: []e{{field.ErrorTypeNotSupported, "--kernel-probe"}}},
+		{name: "TLS over http", args: []string{"--kernel-probe=pd-etcd", "--kernel-tls-secret=s"}, want: []e{{field.ErrorTypeInvalid, "--kernel-pd-endpoint"}}},
+		{name: "unknown placeholder", args: []string{"--kernel-probe=pd-etcd", "--kernel-pd-endpoint=http://{tc}-pd:2379"}, want: []e{{field.ErrorTypeInvalid, "--kernel-pd-endpoint"}}},
+		{name: "zero probe timeout", args: []string{"--kernel-probe=pd-etcd", "--kernel-probe-timeout=0s"}, want: []e{{field.ErrorTypeInvalid, "--kernel-probe-timeout"}}},
+		{name: "templates are not checked while the probe is off", args: []string{"--kernel-pd-endpoint=nonsense"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,10 +1,13 @@
 package app
 
 import (
+	"context"
 	"fmt"
+	"io"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/grpclog"
 	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -18,11 +21,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
 	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/kernel"
 )
 
 // newReconcilerManager builds the controller-runtime manager that runs the reconciler.
@@ -71,6 +76,11 @@ func newReconcilerManager(o *Options, cfg defaults.Config, reg prometheus.Regist
 		NonRetryable: o.NonRetryableErrors,
 		Metrics:      reconciler.NewMetrics(reg),
 	}
+	if o.KernelProbe == KernelProbePDEtcd {
+		if err := addKernelProbe(mgr, r, o, log); err != nil {
+			return nil, err
+		}
+	}
 	if err := r.SetupWithManager(mgr, controller.Options{
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
 		SkipNameValidation:      ptr.To(o.AllowSeveralInProcess),
@@ -78,6 +88,34 @@ func newReconcilerManager(o *Options, cfg defaults.Config, reg prometheus.Regist
 		return nil, fmt.Errorf("set up reconciler: %w", err)
 	}
 	return mgr, nil
+}
+
+// addKernelProbe gives the reconciler a kernel.Prober, closed when the manager stops.
+func addKernelProbe(mgr manager.Manager, r *reconciler.Reconciler, o *Options, log logr.Logger) error {
+	// grpc (under the etcd client) logs every failed connection attempt to stderr through
+	// its global logger; the probe reports its own failures, in this server's log format.
+	grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, io.Discard))
+	r.KernelEvents = make(chan event.TypedGenericEvent[*unstructured.Unstructured], 1024)
+	p, err := kernel.New(kernel.Config{
+		EndpointTemplate:  o.KernelPDEndpoint,
+		TLSSecretTemplate: o.KernelTLSSecret,
+		// Secrets are read when needed, not watched: a cache would hold every Secret.
+		Secrets:  mgr.GetAPIReader(),
+		Timeout:  o.KernelProbeTimeout,
+		CacheTTL: o.KernelProbeCacheTTL,
+		Notify:   r.NotifyKernel,
+		Observe:  r.Metrics.ObserveProbe,
+		Log:      log.WithName("kernel"),
+	})
+	if err != nil {
+		return fmt.Errorf("kernel probe: %w", err)
+	}
+	r.Kernel = p
+	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		p.Close()
+		return nil
+	}))
 }
 
 func backupObject() client.Object {

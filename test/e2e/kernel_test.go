@@ -1,0 +1,208 @@
+package e2e
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app"
+	"github.com/tidb-backup-guard/tidb-backup-guard/test/etcdtest"
+	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
+)
+
+// startKernelReconciler runs the reconciler with the kernel probe reading PD at endpoint.
+func startKernelReconciler(t *testing.T, endpoint, tlsSecret string) {
+	t.Helper()
+	s, err := env.StartReconciler(t.Context(), testLog(), func(o *app.Options) {
+		o.KernelProbe = app.KernelProbePDEtcd
+		o.KernelPDEndpoint = endpoint
+		o.KernelTLSSecret = tlsSecret
+		o.KernelProbeTimeout = time.Second
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, s.Stop()) })
+}
+
+// kernelBackup is the rich fixture in op's namespace; its TidbCluster is in the same
+// namespace (spec.br.clusterNamespace unset, so the default applies).
+func kernelBackup(t *testing.T, name string) *unstructured.Unstructured {
+	t.Helper()
+	b := richLogBackup(t, name, quickPolicy)
+	unstructured.RemoveNestedField(b.Object, "spec", "br", "clusterNamespace")
+	return b
+}
+
+func TestKernelStateDecidesTheRetry(t *testing.T) {
+	e, cli := etcdtest.StartT(t, etcdtest.Options{})
+	startKernelReconciler(t, e.Endpoint, "")
+	op := operator(t)
+	ctx := t.Context()
+	const startTS = 449532234876551170
+
+	// BR registered the task, then its pod died before it could report success.
+	require.NoError(t, etcdtest.PutTask(ctx, cli, "registered", startTS))
+	registered := kernelBackup(t, "registered")
+	registered.SetNamespace(op.Namespace)
+	want := roundTrip(t, registered.DeepCopy().Object)
+	op.Script("registered", testenv.PodDeath)
+	// The task exists but TiKV paused it on an error; BR's report of the failure says less.
+	require.NoError(t, etcdtest.PutTask(ctx, cli, "paused", 100))
+	require.NoError(t, etcdtest.PauseByError(ctx, cli, "paused", 4, "KV:LogBackup:Io", "disk full on /var/lib/tikv"))
+	op.Script("paused", testenv.BRError, testenv.Succeed)
+	// The pod died before BR registered anything.
+	op.Script("absent", testenv.PodDeath, testenv.Succeed)
+	require.NoError(t, op.Start(ctx, registered))
+	require.NoError(t, op.Start(ctx, kernelBackup(t, "paused")))
+	require.NoError(t, op.Start(ctx, kernelBackup(t, "absent")))
+
+	t.Run("task registered: recovered, not re-run", func(t *testing.T) {
+		b := eventually(t, op.Namespace, "registered", 30*time.Second, "recovered from the kernel state",
+			func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Complete" && episodeClosed(b) })
+		commitTs, _, _ := unstructured.NestedString(b.Object, "status", "commitTs")
+		assert.Equal(t, strconv.FormatUint(startTS, 10), commitTs, "commitTs is the task's start ts")
+		assert.Equal(t, 1, op.Runs("registered"), "log-start was not run again")
+		recs := recordsOf(t, b)
+		require.Len(t, recs, 1)
+		assert.NotEmpty(t, recs[0].RealRetryAt)
+		assert.Contains(t, recs[0].RetryReason, "recovered from the kernel state: task registered (start ts 449532234876551170) exists and runs")
+		assert.Contains(t, recs[0].OriginalReason, "BackoffLimitExceeded", "what the Job said stays")
+		require.Eventually(t, func() bool { return eventReasons(t, op.Namespace, "registered")["RecoveredFromKernel"] == 1 },
+			10*time.Second, 50*time.Millisecond, "events: %v", eventReasons(t, op.Namespace, "registered"))
+		assertContains(t, "", withoutOwned(want), roundTrip(t, b.Object))
+	})
+
+	t.Run("task paused by an error: the kernel's reason is recorded and the retry goes ahead", func(t *testing.T) {
+		r := retriedOnce(t, op, "paused")
+		assert.Equal(t, "kernel: store 4: KV:LogBackup:Io: disk full on /var/lib/tikv; store 4: KV:LogBackup:Io: disk full on /var/lib/tikv",
+			r.OriginalReason)
+		assert.Contains(t, r.RetryReason, "kernel: task paused (start ts 100) is paused by an error")
+	})
+
+	t.Run("task absent: the retry goes ahead", func(t *testing.T) {
+		r := retriedOnce(t, op, "absent")
+		assert.Contains(t, r.RetryReason, "kernel: task absent does not exist")
+		assert.Contains(t, r.OriginalReason, "BackoffLimitExceeded")
+	})
+}
+
+// retriedOnce waits until a Backup's log-start succeeded on its second run and returns
+// the one record of the failed first run.
+func retriedOnce(t *testing.T, op *testenv.FakeOperator, name string) record {
+	t.Helper()
+	b := eventually(t, op.Namespace, name, 30*time.Second, "retried and succeeded",
+		func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Complete" && episodeClosed(b) })
+	assert.Equal(t, 2, op.Runs(name), "log-start ran again")
+	recs := recordsOf(t, b)
+	require.Len(t, recs, 1)
+	assert.NotEmpty(t, recs[0].RealRetryAt)
+	return recs[0]
+}
+
+func TestKernelProbeFallsBackWhenPDIsDown(t *testing.T) {
+	e, cli := etcdtest.StartT(t, etcdtest.Options{})
+	require.NoError(t, etcdtest.PutTask(t.Context(), cli, "pitr", 7))
+	require.NoError(t, e.Stop()) // PD is unreachable: the task cannot be seen
+	startKernelReconciler(t, e.Endpoint, "")
+	op := operator(t)
+	op.Script("pitr", testenv.PodDeath, testenv.Succeed)
+	require.NoError(t, op.Start(t.Context(), kernelBackup(t, "pitr")))
+
+	r := retriedOnce(t, op, "pitr")
+	assert.Contains(t, r.RetryReason, "the kernel state could not be read (read task pitr from "+e.Endpoint)
+	assert.Contains(t, r.RetryReason, "so the retry went ahead without it")
+}
+
+func TestKernelProbeWithClientTLS(t *testing.T) {
+	e, cli := etcdtest.StartT(t, etcdtest.Options{TLS: true})
+	require.NoError(t, etcdtest.PutTask(t.Context(), cli, "pitr", 42))
+	op := operator(t)
+	// The client certificate lives in a Secret named after the cluster, as TiDB Operator
+	// names its client Secrets; the reconciler reads it from the API server.
+	require.NoError(t, env.Client.Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: op.Namespace, Name: "basic-cluster-client-secret"},
+		Data:       map[string][]byte{"ca.crt": e.CA.PEM, corev1.TLSCertKey: e.ClientCert, corev1.TLSPrivateKeyKey: e.ClientKey},
+	}))
+	startKernelReconciler(t, e.Endpoint, "{cluster}-cluster-client-secret")
+	op.Script("pitr", testenv.PodDeath)
+	require.NoError(t, op.Start(t.Context(), kernelBackup(t, "pitr")))
+
+	b := eventually(t, op.Namespace, "pitr", 30*time.Second, "recovered over TLS",
+		func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Complete" && episodeClosed(b) })
+	commitTs, _, _ := unstructured.NestedString(b.Object, "status", "commitTs")
+	assert.Equal(t, "42", commitTs)
+	assert.Equal(t, 1, op.Runs("pitr"))
+}
+
+// A PD that accepts connections and never answers holds a probe for its whole timeout;
+// meanwhile, with a single reconcile worker, another Backup's failure is still handled.
+func TestKernelProbeNeverBlocksOtherBackups(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		var held []net.Conn // accepted and never answered, until the test ends
+		defer func() {
+			for _, c := range held {
+				_ = c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	s, err := env.StartReconciler(t.Context(), testLog(), func(o *app.Options) {
+		o.KernelProbe = app.KernelProbePDEtcd
+		o.KernelPDEndpoint = "http://" + ln.Addr().String()
+		o.KernelProbeTimeout = 8 * time.Second
+		o.MaxConcurrentReconciles = 1
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, s.Stop()) })
+	op := operator(t)
+	ctx := t.Context()
+
+	op.Script("stuck", testenv.PodDeath, testenv.Succeed)
+	require.NoError(t, op.Start(ctx, kernelBackup(t, "stuck")))
+	// Its retry is due once the old Job is gone; from then on it waits for the probe.
+	require.Eventually(t, func() bool {
+		b := fetch(t, op.Namespace, "stuck")
+		recs := recordsOf(t, b)
+		return len(recs) == 1 && !jobExists(t, op.Namespace, "stuck")
+	}, 30*time.Second, 20*time.Millisecond, "the old Job was not cleaned up")
+
+	op.Script("other", testenv.BRError, testenv.Succeed)
+	require.NoError(t, op.Start(ctx, kernelBackup(t, "other")))
+	other := eventually(t, op.Namespace, "other", 30*time.Second, "the other Backup's failure is recorded",
+		func(b *unstructured.Unstructured) bool { return len(recordsOf(t, b)) == 1 })
+
+	r := retriedOnce(t, op, "stuck")
+	assert.Contains(t, r.RetryReason, "the kernel state could not be read")
+	assert.Contains(t, r.RetryReason, "context deadline exceeded")
+	assert.True(t, ts(t, recordsOf(t, other)[0].DetectFailedAt).Before(ts(t, r.RealRetryAt)),
+		"the other Backup was handled while the probe held the first one: %s vs %s", recordsOf(t, other)[0].DetectFailedAt, r.RealRetryAt)
+}
+
+func jobExists(t *testing.T, ns, backup string) bool {
+	t.Helper()
+	err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: testenv.JobName(backup)}, &batchv1.Job{})
+	if apierrors.IsNotFound(err) {
+		return false
+	}
+	require.NoError(t, err)
+	return true
+}

@@ -1,0 +1,88 @@
+package etcdtest
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"strconv"
+	"time"
+
+	backuppb "github.com/pingcap/kvproto/pkg/brpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// The keys below are spelled out as BR spells them (br/pkg/streamhelper), independently
+// of the package under test, so a wrong key there fails the tests.
+
+// PutTask registers a log backup task as BR's log start does: the protobuf
+// StreamBackupTaskInfo (encoded with kvproto's generated code) under the info key.
+func PutTask(ctx context.Context, cli *clientv3.Client, name string, startTS uint64) error {
+	info := backuppb.StreamBackupTaskInfo{
+		Name:        name,
+		StartTs:     startTS,
+		EndTs:       1<<63 - 1,
+		TableFilter: []string{"*.*"},
+		Storage: &backuppb.StorageBackend{Backend: &backuppb.StorageBackend_S3{S3: &backuppb.S3{
+			Bucket: "backups", Prefix: "log/" + name, Endpoint: "http://minio:9000"}}},
+		CompressionType: backuppb.CompressionType_ZSTD,
+	}
+	data, err := info.Marshal()
+	if err != nil {
+		return err
+	}
+	_, err = cli.Put(ctx, "/tidb/br-stream/info/"+name, string(data))
+	return err
+}
+
+// pauseV2 is BR's pause record.
+type pauseV2 struct {
+	Severity         string `json:"severity"`
+	OperatorHostName string `json:"operation_hostname"`
+	OperatorPID      int    `json:"operation_pid"`
+	OperationTime    string `json:"operation_time"`
+	PayloadType      string `json:"payload_type"`
+	Payload          []byte `json:"payload"`
+}
+
+// PauseByError pauses a task as the log backup advancer does on a fatal store error:
+// the error under the store's last-error key, and a pause record of severity ERROR
+// carrying the same StreamBackupError.
+func PauseByError(ctx context.Context, cli *clientv3.Client, task string, storeID uint64, code, message string) error {
+	e := backuppb.StreamBackupError{HappenAt: uint64(time.Now().UnixMilli()), ErrorCode: code, ErrorMessage: message, StoreId: storeID}
+	payload, err := e.Marshal()
+	if err != nil {
+		return err
+	}
+	if _, err := cli.Put(ctx, "/tidb/br-stream/last-error/"+task+"/"+strconv.FormatUint(storeID, 10), string(payload)); err != nil {
+		return err
+	}
+	return putPause(ctx, cli, task, pauseV2{Severity: "ERROR",
+		PayloadType: "application/x-protobuf;messagetype=brpb.StreamBackupError", Payload: payload})
+}
+
+// PauseManually pauses a task as `br log pause` does, with a text message.
+func PauseManually(ctx context.Context, cli *clientv3.Client, task, message string) error {
+	return putPause(ctx, cli, task, pauseV2{Severity: "REGULAR_OPERATION",
+		PayloadType: "text/plain;charset=UTF-8", Payload: []byte(message)})
+}
+
+func putPause(ctx context.Context, cli *clientv3.Client, task string, p pauseV2) error {
+	host, _ := os.Hostname()
+	p.OperatorHostName, p.OperatorPID, p.OperationTime = host, os.Getpid(), time.Now().Format(time.RFC3339)
+	data, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	_, err = cli.Put(ctx, "/tidb/br-stream/pause/"+task, string(data))
+	return err
+}
+
+// DeleteTask removes every key of a task, as BR's log stop does.
+func DeleteTask(ctx context.Context, cli *clientv3.Client, task string) error {
+	_, err := cli.Txn(ctx).Then(
+		clientv3.OpDelete("/tidb/br-stream/info/"+task),
+		clientv3.OpDelete("/tidb/br-stream/pause/"+task),
+		clientv3.OpDelete("/tidb/br-stream/last-error/"+task+"/", clientv3.WithPrefix()),
+	).Commit()
+	return err
+}

@@ -1,0 +1,234 @@
+// Package etcdtest runs a real etcd server (the binary hack/envtest-assets.sh builds) as a
+// stand-in for PD's embedded etcd, with or without client-certificate TLS, and writes the
+// keys BR writes for a log backup task.
+package etcdtest
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/test/testcerts"
+)
+
+// Options choose how the server runs.
+type Options struct {
+	// TLS serves clients over TLS and requires a client certificate signed by CA.
+	TLS bool
+}
+
+// Etcd is a running etcd server.
+type Etcd struct {
+	// Endpoint is the client URL.
+	Endpoint string
+	// CA signed the server and client certificates (TLS only).
+	CA *testcerts.CA
+	// ClientCert and ClientKey are a client certificate the server accepts (TLS only).
+	ClientCert, ClientKey []byte
+
+	dir  string
+	args []string
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// Binary is the etcd binary of KUBEBUILDER_ASSETS.
+func Binary() (string, error) {
+	dir := os.Getenv("KUBEBUILDER_ASSETS")
+	if dir == "" {
+		return "", errors.New("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds etcd (hack/envtest-assets.sh)")
+	}
+	bin := filepath.Join(dir, "etcd")
+	if _, err := os.Stat(bin); err != nil {
+		return "", fmt.Errorf("KUBEBUILDER_ASSETS=%s has no etcd: %w", dir, err)
+	}
+	return bin, nil
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Start runs etcd on free loopback ports and waits until it answers.
+func Start(opts Options) (*Etcd, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "tidb-backup-guard-etcd-")
+	if err != nil {
+		return nil, err
+	}
+	clientPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	peerPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	scheme := "http"
+	e := &Etcd{dir: dir}
+	if opts.TLS {
+		scheme = "https"
+		if e.CA, err = testcerts.NewCA(24 * time.Hour); err != nil {
+			return nil, err
+		}
+		serverCert, serverKey, err := e.CA.Issue(x509.ExtKeyUsageServerAuth, 24*time.Hour, "127.0.0.1", "localhost")
+		if err != nil {
+			return nil, err
+		}
+		if err := testcerts.WritePair(dir, "server", serverCert, serverKey); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "ca.crt"), e.CA.PEM, 0o600); err != nil {
+			return nil, err
+		}
+		if e.ClientCert, e.ClientKey, err = e.CA.Issue(x509.ExtKeyUsageClientAuth, 24*time.Hour, "tidb-backup-guard"); err != nil {
+			return nil, err
+		}
+	}
+	e.Endpoint = fmt.Sprintf("%s://127.0.0.1:%d", scheme, clientPort)
+	peer := "http://127.0.0.1:" + strconv.Itoa(peerPort)
+	e.args = []string{
+		"--name", "pd",
+		"--data-dir", filepath.Join(dir, "data"),
+		"--listen-client-urls", e.Endpoint,
+		"--advertise-client-urls", e.Endpoint,
+		"--listen-peer-urls", peer,
+		"--initial-advertise-peer-urls", peer,
+		"--initial-cluster", "pd=" + peer,
+		"--log-level", "error",
+		"--unsafe-no-fsync",
+	}
+	if opts.TLS {
+		e.args = append(e.args,
+			"--cert-file", filepath.Join(dir, "server.crt"),
+			"--key-file", filepath.Join(dir, "server.key"),
+			"--trusted-ca-file", filepath.Join(dir, "ca.crt"),
+			"--client-cert-auth")
+	}
+	if err := e.run(bin); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Etcd) run(bin string) error {
+	e.cmd = exec.Command(bin, e.args...)
+	e.cmd.Stdout, e.cmd.Stderr = os.Stderr, os.Stderr
+	if err := e.cmd.Start(); err != nil {
+		return fmt.Errorf("start etcd: %w", err)
+	}
+	e.done = make(chan error, 1)
+	go func() { e.done <- e.cmd.Wait() }()
+	cli, err := e.Client()
+	if err != nil {
+		_ = e.Stop()
+		return err
+	}
+	defer func() { _ = cli.Close() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := cli.Get(ctx, "health")
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case werr := <-e.done:
+			return fmt.Errorf("etcd exited while starting: %v (last error: %w)", werr, err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			_ = e.Stop()
+			return fmt.Errorf("etcd did not answer within 30s: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TLSConfig is a client TLS configuration the server accepts (nil without TLS).
+func (e *Etcd) TLSConfig() (*tls.Config, error) {
+	if e.CA == nil {
+		return nil, nil
+	}
+	pair, err := tls.X509KeyPair(e.ClientCert, e.ClientKey)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(e.CA.PEM)
+	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// Client connects to the server as an administrator would (writing BR's keys).
+func (e *Etcd) Client() (*clientv3.Client, error) {
+	tlsConfig, err := e.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	return clientv3.New(clientv3.Config{Endpoints: []string{e.Endpoint}, DialTimeout: 5 * time.Second, TLS: tlsConfig, Logger: zap.NewNop()})
+}
+
+// Stop stops the server, keeping its data for Restart.
+func (e *Etcd) Stop() error {
+	if e.cmd == nil || e.cmd.Process == nil {
+		return nil
+	}
+	_ = e.cmd.Process.Kill()
+	<-e.done
+	e.cmd = nil
+	return nil
+}
+
+// Restart starts the server again on the same ports and data.
+func (e *Etcd) Restart() error {
+	bin, err := Binary()
+	if err != nil {
+		return err
+	}
+	return e.run(bin)
+}
+
+// Close stops the server and removes its data.
+func (e *Etcd) Close() error {
+	err := e.Stop()
+	return errors.Join(err, os.RemoveAll(e.dir))
+}
+
+// StartT starts a server for the rest of a test, with an administrator's client (to
+// write BR's keys); both close when the test ends. Failing to start fails the test.
+func StartT(t testing.TB, opts Options) (*Etcd, *clientv3.Client) {
+	t.Helper()
+	e, err := Start(opts)
+	if err != nil {
+		t.Fatalf("start etcd: %v", err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	cli, err := e.Client()
+	if err != nil {
+		t.Fatalf("etcd client: %v", err)
+	}
+	t.Cleanup(func() { _ = cli.Close() })
+	return e, cli
+}
