@@ -58,12 +58,7 @@ func retryStory(ctx context.Context, env *testenv.Env, k kubectl, metricsURL str
 	fmt.Println("backup.pingcap.com/pitr-flaky created (and its log-start Job)")
 
 	seen := -1
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		b := testenv.Empty(testenv.BackupGVK)
-		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "pitr-flaky"}, b); err != nil {
-			return err
-		}
+	if err := waitRecovered(ctx, env, "pitr-flaky", op, func(b *unstructured.Unstructured) {
 		recs, _, _ := unstructured.NestedSlice(b.Object, "status", "backoffRetryStatus")
 		if len(recs) != seen {
 			seen = len(recs)
@@ -73,23 +68,14 @@ func retryStory(ctx context.Context, env *testenv.Env, k kubectl, metricsURL str
 					r["retryNum"], r["retryReason"], r["detectFailedAt"], r["expectedRetryAt"], r["originalReason"])
 			}
 		}
-		phase, _, _ := unstructured.NestedString(b.Object, "status", "logSubCommandStatuses", "log-start", "phase")
-		if _, open := b.GetAnnotations()[reconciler.EpisodeAnnotation]; phase == "Complete" && !open {
-			fmt.Printf("  log-start is Complete after %d runs\n", op.Runs("pitr-flaky"))
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the flaky backup did not recover within 60s (log-start phase %q)", phase)
-		}
-		time.Sleep(100 * time.Millisecond)
+	}); err != nil {
+		return err
 	}
 	if err := k.show("get", "bk", "pitr-flaky", "-o",
 		`custom-columns=RETRY:.status.backoffRetryStatus[*].retryNum,DETECTED:.status.backoffRetryStatus[*].detectFailedAt,EXPECTED:.status.backoffRetryStatus[*].expectedRetryAt,STARTED:.status.backoffRetryStatus[*].realRetryAt`); err != nil {
 		return err
 	}
-	time.Sleep(500 * time.Millisecond) // events are written asynchronously
-	if err := k.show("get", "events", "--field-selector", "involvedObject.name=pitr-flaky",
-		"--sort-by=.metadata.creationTimestamp", "-o", "custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message"); err != nil {
+	if err := k.showEvents("pitr-flaky"); err != nil {
 		return err
 	}
 	fmt.Printf("$ curl -s %s | grep '^tidb_backup_guard_log_backup'\n", metricsURL)
@@ -108,4 +94,33 @@ func retryStory(ctx context.Context, env *testenv.Env, k kubectl, metricsURL str
 		}
 	}
 	return nil
+}
+
+// waitRecovered polls a Backup, calling each with it, until its log-start is Complete and
+// no retry episode is open; then it says how many runs that took.
+func waitRecovered(ctx context.Context, env *testenv.Env, name string, op *testenv.FakeOperator, each func(*unstructured.Unstructured)) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b := testenv.Empty(testenv.BackupGVK)
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: name}, b); err != nil {
+			return err
+		}
+		each(b)
+		phase, _, _ := unstructured.NestedString(b.Object, "status", "logSubCommandStatuses", "log-start", "phase")
+		if _, open := b.GetAnnotations()[reconciler.EpisodeAnnotation]; phase == "Complete" && !open {
+			fmt.Printf("  log-start is Complete after %d run(s)\n", op.Runs(name))
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not recover within 60s (log-start phase %q)", name, phase)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// showEvents lists the Events about a Backup, oldest first.
+func (k kubectl) showEvents(name string) error {
+	time.Sleep(500 * time.Millisecond) // events are written asynchronously
+	return k.show("get", "events", "--field-selector", "involvedObject.name="+name,
+		"--sort-by=.metadata.creationTimestamp", "-o", "custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message")
 }
