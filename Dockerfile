@@ -1,12 +1,15 @@
 # Build: a static binary, no cgo, paths trimmed, version stamped. `make build` runs the
 # same go build command, so the build stage is checked on machines without Docker.
+# grpcnotrace: grpc (under the etcd client of the kernel probe) would otherwise link
+# golang.org/x/net/trace, whose html/template keeps every exported method of every type in
+# the binary (50 -> 81 MB, +14 MB resident at start).
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath \
+RUN CGO_ENABLED=0 go build -trimpath -tags grpcnotrace \
       -ldflags "-X github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app.Version=${VERSION}" \
       -o /out/tidb-backup-guard ./cmd/tidb-backup-guard
 

@@ -6,8 +6,8 @@ SHELL := /usr/bin/env bash
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app.Version=$(VERSION)
-# The same build the Dockerfile runs.
-BUILD := CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)"
+# The same build the Dockerfile runs (see there for grpcnotrace).
+BUILD := CGO_ENABLED=0 go build -trimpath -tags grpcnotrace -ldflags "$(LDFLAGS)"
 
 # Assets are built on first use; the script prints their directory last.
 ASSETS = $$(hack/envtest-assets.sh | tail -n 1)

@@ -46,6 +46,7 @@ func TestDockerfileBuildsAStaticStampedBinary(t *testing.T) {
 	cmdline := buildCommand(t)
 	require.Contains(t, cmdline, "CGO_ENABLED=0")
 	require.Contains(t, cmdline, "-trimpath")
+	require.Contains(t, cmdline, "-tags grpcnotrace")
 	out := t.TempDir()
 	cmdline = strings.ReplaceAll(cmdline, "/out/", out+"/")
 	cmd := exec.Command("sh", "-c", cmdline)
@@ -64,6 +65,13 @@ func TestDockerfileBuildsAStaticStampedBinary(t *testing.T) {
 	libs, err := f.ImportedLibraries()
 	require.NoError(t, err)
 	assert.Empty(t, libs)
+	// grpcnotrace took effect: golang.org/x/net/trace (and with it the method bloat of
+	// html/template) is not linked.
+	syms, err := f.Symbols()
+	require.NoError(t, err)
+	for _, s := range syms {
+		require.False(t, strings.HasPrefix(s.Name, "golang.org/x/net/trace."), "linked: %s", s.Name)
+	}
 
 	version, err := exec.Command(bin, "version").Output()
 	require.NoError(t, err)
@@ -89,5 +97,5 @@ func TestDockerfileRunsAsNonRoot(t *testing.T) {
 	// make build runs the same command.
 	mk, err := os.ReadFile(filepath.Join(root, "Makefile"))
 	require.NoError(t, err)
-	assert.Contains(t, string(mk), "CGO_ENABLED=0 go build -trimpath")
+	assert.Contains(t, string(mk), "CGO_ENABLED=0 go build -trimpath -tags grpcnotrace")
 }
