@@ -29,5 +29,7 @@
 // observed and the time to a Decision, write.go applies a Decision to the raw object
 // (owned fields only), and reconciler.go wires it: decide on cached data, re-observe from
 // the API server before acting, write once with the object's resourceVersion, and on a
-// conflict re-read and decide again.
+// conflict re-read and decide again. A new failure record skips the re-read of the Backup:
+// it is a merge patch whose resourceVersion precondition does the same job
+// (recordOnCached).
 package reconciler

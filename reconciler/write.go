@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -197,4 +198,30 @@ func setEpisode(u *unstructured.Unstructured, ep *Episode) error {
 	}
 	u.SetAnnotations(ann)
 	return nil
+}
+
+// recordPatch is the JSON merge patch of a RecordFailure decided on a cached Backup: the
+// cached resourceVersion (a precondition: the API server rejects the patch if the Backup
+// changed since), the episode annotation, and status.backoffRetryStatus, whole. A merge
+// patch replaces lists whole; this list is this project's, and the precondition ensures
+// the cached copy it extends is the current one.
+func recordPatch(cached *unstructured.Unstructured, d Decision, now time.Time) ([]byte, error) {
+	if d.Action != ActRecordFailure {
+		return nil, fmt.Errorf("only %s is written as a patch, not %s", ActRecordFailure, d.Action)
+	}
+	c := cached.DeepCopy()
+	if err := apply(c, d, now); err != nil {
+		return nil, err
+	}
+	records, _, err := unstructured.NestedSlice(c.Object, "status", "backoffRetryStatus")
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(map[string]any{
+		"metadata": map[string]any{
+			"resourceVersion": cached.GetResourceVersion(),
+			"annotations":     map[string]any{EpisodeAnnotation: c.GetAnnotations()[EpisodeAnnotation]},
+		},
+		"status": map[string]any{"backoffRetryStatus": records},
+	})
 }

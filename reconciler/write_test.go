@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -109,4 +110,36 @@ func TestRecordsStayBounded(t *testing.T) {
 	assert.Len(t, b.Records, 3+keepOlderRecords)
 	assert.Equal(t, now, b.Records[len(b.Records)-1].DetectFailedAt, "the newest record is kept")
 	assert.Len(t, episodeRecords(b.Records), 3)
+}
+
+func TestRecordPatchHoldsOnlyOwnedFields(t *testing.T) {
+	cached, err := StripBackup(rich())
+	require.NoError(t, err)
+	u := cached.(*unstructured.Unstructured)
+	u.SetResourceVersion("42")
+	records(rec(1, 0, 30*time.Second, true))(u)
+	before := u.DeepCopy()
+	now := t0.Add(time.Minute)
+	d := Decision{Action: ActRecordFailure, Command: CmdStart, Record: &Record{RetryNum: 2, DetectFailedAt: now, ExpectedRetryAt: &now, RetryReason: "r"}}
+	patch, err := recordPatch(u, d, now)
+	require.NoError(t, err)
+	assert.Equal(t, before, u, "the cached object is not changed")
+
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(patch, &got))
+	assert.Equal(t, map[string]any{
+		"metadata": map[string]any{
+			"resourceVersion": "42",
+			"annotations":     map[string]any{EpisodeAnnotation: `{"command":"log-start"}`},
+		},
+		"status": map[string]any{"backoffRetryStatus": []any{
+			map[string]any{"retryNum": float64(1), "detectFailedAt": rfc3339(t0), "expectedRetryAt": rfc3339(t0.Add(30 * time.Second)),
+				"realRetryAt": rfc3339(t0.Add(30 * time.Second)), "retryReason": "", "originalReason": "BRFailed: boom"},
+			map[string]any{"retryNum": float64(2), "detectFailedAt": rfc3339(now), "expectedRetryAt": rfc3339(now),
+				"retryReason": "r", "originalReason": ""},
+		}},
+	}, got)
+
+	_, err = recordPatch(u, Decision{Action: ActGiveUp}, now)
+	assert.Error(t, err, "only records are patched")
 }

@@ -123,8 +123,9 @@ func scaleOnce(env *testenv.Env, n int, binary string) error {
 	reconciles := func() float64 {
 		return metric(metricsURL, `controller_runtime_reconcile_total{controller="log-backup-retry",`) // every result
 	}
-	puts := func() float64 {
-		return metric(metricsURL, `rest_client_requests_total{code="200",host=`, `method="PUT"`)
+	puts := func() float64 { // writes of Backups: updates, and the merge patches of new records
+		return metric(metricsURL, `rest_client_requests_total{code="200",host=`, `method="PUT"`) +
+			metric(metricsURL, `rest_client_requests_total{code="200",host=`, `method="PATCH"`)
 	}
 	if err := waitFor(2*time.Minute, func() bool { return reconciles() >= float64(n) }); err != nil {
 		return fmt.Errorf("initial sync of %d Backups: %w", n, err)

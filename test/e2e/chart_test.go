@@ -247,7 +247,7 @@ func TestChartRBACIsMinimal(t *testing.T) {
 		return p
 	}
 	assert.Equal(t, []rbacv1.PolicyRule{
-		rule("pingcap.com", "backups", "", "get", "list", "watch", "update"),
+		rule("pingcap.com", "backups", "", "get", "list", "watch", "update", "patch"),
 		rule("batch", "jobs", "", "get", "list", "watch", "delete"),
 		rule("", "pods", "", "list"),
 		rule("events.k8s.io", "events", "", "create", "patch"),

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -122,4 +123,32 @@ func TestWebhookDownRetriesWithDefaults(t *testing.T) {
 	recs := recordsOf(t, b)
 	require.Len(t, recs, 1)
 	assert.Equal(t, 2*time.Second, ts(t, recs[0].ExpectedRetryAt).Sub(ts(t, recs[0].DetectFailedAt)), "the default minRetryDuration")
+}
+
+// The reconciler records failures with a merge patch carrying the resourceVersion it
+// decided on (reconciler.recordOnCached). That is only safe if the API server treats that
+// resourceVersion as a precondition for this CRD: checked here.
+func TestMergePatchWithAResourceVersionIsConditional(t *testing.T) {
+	ctx := t.Context()
+	b := richLogBackup(t, "pitr", quickPolicy)
+	b.SetNamespace(namespace(t))
+	require.NoError(t, env.Client.Create(ctx, b))
+	stale := b.GetResourceVersion()
+	require.NoError(t, env.Client.Patch(ctx, b, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"touched":"yes"}}}`))))
+	require.NotEqual(t, stale, b.GetResourceVersion())
+
+	patch := func(rv string) error {
+		target := testenv.Empty(testenv.BackupGVK)
+		target.SetNamespace(b.GetNamespace())
+		target.SetName(b.GetName())
+		return env.Client.Patch(ctx, target, client.RawPatch(types.MergePatchType,
+			[]byte(`{"metadata":{"resourceVersion":"`+rv+`"},"status":{"backoffRetryStatus":[{"retryNum":1}]}}`)))
+	}
+	err := patch(stale)
+	assert.True(t, apierrors.IsConflict(err), "a stale resourceVersion must conflict: %v", err)
+	assert.Empty(t, recordsOf(t, fetch(t, b.GetNamespace(), "pitr")), "nothing was written")
+	require.NoError(t, patch(b.GetResourceVersion()))
+	got := fetch(t, b.GetNamespace(), "pitr")
+	assert.Len(t, recordsOf(t, got), 1)
+	assert.Equal(t, "yes", got.GetLabels()["touched"], "the rest of the object is kept")
 }
