@@ -410,7 +410,11 @@ func (p *Prober) Clients() int {
 
 // Close stops running probes and closes every client.
 func (p *Prober) Close() {
+	// Under the lock: a Lookup either started its probe (wg.Add) before, or sees the
+	// cancelled context and starts none, so Wait never races an Add.
+	p.mu.Lock()
 	p.cancel()
+	p.mu.Unlock()
 	p.wg.Wait()
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -90,11 +90,16 @@ func newReconcilerManager(o *Options, cfg defaults.Config, reg prometheus.Regist
 	return mgr, nil
 }
 
+// grpc (under the etcd client of the kernel probe) logs every failed connection attempt
+// to stderr through a global logger; the probe reports its own failures, in this server's
+// log format. Set in init, as grpc requires: the logger may not change while any grpc
+// client runs.
+func init() {
+	grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, io.Discard))
+}
+
 // addKernelProbe gives the reconciler a kernel.Prober, closed when the manager stops.
 func addKernelProbe(mgr manager.Manager, r *reconciler.Reconciler, o *Options, log logr.Logger) error {
-	// grpc (under the etcd client) logs every failed connection attempt to stderr through
-	// its global logger; the probe reports its own failures, in this server's log format.
-	grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, io.Discard))
 	r.KernelEvents = make(chan event.TypedGenericEvent[*unstructured.Unstructured], 1024)
 	p, err := kernel.New(kernel.Config{
 		EndpointTemplate:  o.KernelPDEndpoint,
