@@ -83,17 +83,14 @@ func (*ignored) UnmarshalJSON([]byte) error { return nil }
 // typed adapts a decision on object views of type V into an admitFunc.
 func typed[V any](decide func(ctx context.Context, req *request[V]) (*admissionv1.AdmissionResponse, error)) admitFunc {
 	return func(ctx context.Context, body []byte) (reqInfo, *admissionv1.AdmissionResponse, error) {
-		// The fast path: decode only what the views read (prune.go). Anything it declines,
-		// or that does not decode, takes the full decode below, which words the errors.
-		if pruned, ok := prune(body, reviewKeep); ok {
-			var env envelope[V]
-			if utiljson.UnmarshalCaseSensitivePreserveInts(pruned, &env) == nil {
-				if err := env.check(); err != nil {
-					return reqInfo{}, nil, err
-				}
-				resp, err := decide(ctx, env.Request)
-				return env.Request.info(), resp, err
+		// The fast path reads only what the views read (fastdecode.go). Anything it
+		// declines takes the full decode below, which also words the errors.
+		if env, ok := fastDecode[V](body); ok {
+			if err := env.check(); err != nil {
+				return reqInfo{}, nil, err
 			}
+			resp, err := decide(ctx, env.Request)
+			return env.Request.info(), resp, err
 		}
 		var env envelope[V]
 		// Case-sensitive, as the API server decodes: encoding/json would also match

@@ -15,17 +15,8 @@ import (
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
 )
 
-// decodeBoth decodes body into the views of both kinds, as typed does on its full path.
-func decodeBoth(body []byte) (envelope[backupView], envelope[scheduleView], error, error) {
-	var b envelope[backupView]
-	var s envelope[scheduleView]
-	errB := utiljson.UnmarshalCaseSensitivePreserveInts(body, &b)
-	errS := utiljson.UnmarshalCaseSensitivePreserveInts(body, &s)
-	return b, s, errB, errS
-}
-
 // readAnnotations keeps the annotations the webhooks read (objectMeta.keepSchemaDefaults):
-// prune drops the others, and views are compared on what decisions see.
+// the fast decode reads no others, and views are compared on what decisions see.
 func readAnnotations(m *objectMeta) {
 	if m.Annotations == nil {
 		return
@@ -38,7 +29,7 @@ func readAnnotations(m *objectMeta) {
 }
 
 func normalize[V any](e *envelope[V], meta func(*V) *objectMeta) {
-	if e.Request == nil {
+	if e == nil || e.Request == nil {
 		return
 	}
 	for _, o := range []*V{e.Request.Object, e.Request.OldObject} {
@@ -51,61 +42,55 @@ func normalize[V any](e *envelope[V], meta func(*V) *objectMeta) {
 func backupMeta(v *backupView) *objectMeta     { return &v.Metadata }
 func scheduleMeta(v *scheduleView) *objectMeta { return &v.Metadata }
 
-// checkPrune is the property the fast path relies on: prune accepts only what the full
-// decoder accepts, and the views decoded from its output are the views decoded from the
-// whole body.
-func checkPrune(t *testing.T, body []byte) (accepted bool) {
+// agrees checks the fast decode of one view type against the full decoder: when it
+// accepts, the full decoder must accept too and fill the same view.
+func agrees[V any](t *testing.T, body []byte, meta func(*V) *objectMeta) bool {
 	t.Helper()
-	pruned, ok := prune(body, reviewKeep)
+	got, ok := fastDecode[V](body)
 	if !ok {
 		return false
 	}
 	if !json.Valid(body) {
-		t.Fatalf("prune accepted invalid JSON %q", body)
+		t.Fatalf("the fast decode accepted invalid JSON %q", body)
 	}
-	wantB, wantS, errB, errS := decodeBoth(body)
-	gotB, gotS, gotErrB, gotErrS := decodeBoth(pruned)
-	normalize(&wantB, backupMeta)
-	normalize(&gotB, backupMeta)
-	normalize(&wantS, scheduleMeta)
-	normalize(&gotS, scheduleMeta)
-	// A view that does not decode from the pruned document falls back to the full
-	// decode, so only a view that does must match.
-	if gotErrB == nil {
-		if errB != nil {
-			t.Fatalf("the pruned document decodes, the body does not (%v): %q", errB, body)
-		}
-		if !reflect.DeepEqual(wantB, gotB) {
-			t.Fatalf("Backup views differ:\nfull   %+v\npruned %+v\nbody %q", wantB, gotB, body)
-		}
+	var want envelope[V]
+	if err := utiljson.UnmarshalCaseSensitivePreserveInts(body, &want); err != nil {
+		t.Fatalf("the fast decode accepted what the decoder rejects (%v): %q", err, body)
 	}
-	if gotErrS == nil {
-		if errS != nil {
-			t.Fatalf("the pruned document decodes, the body does not (%v): %q", errS, body)
-		}
-		if !reflect.DeepEqual(wantS, gotS) {
-			t.Fatalf("BackupSchedule views differ:\nfull   %+v\npruned %+v\nbody %q", wantS, gotS, body)
-		}
+	normalize(got, meta)
+	normalize(&want, meta)
+	if !reflect.DeepEqual(&want, got) {
+		t.Fatalf("views differ:\nfull %s\nfast %s\nbody %q", dump(&want), dump(got), body)
 	}
 	return true
 }
 
-func TestPruneKeepsWhatTheViewsRead(t *testing.T) {
+func dump(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// checkFast is the property the fast path relies on, for both view types; it reports
+// whether the Backup view was accepted.
+func checkFast(t *testing.T, body []byte) bool {
+	t.Helper()
+	agrees(t, body, scheduleMeta)
+	return agrees(t, body, backupMeta)
+}
+
+func TestFastDecodeReadsTheFixtures(t *testing.T) {
 	names, err := filepath.Glob("testdata/*.json")
 	require.NoError(t, err)
 	require.NotEmpty(t, names)
 	for _, n := range names {
 		body, err := os.ReadFile(n)
 		require.NoError(t, err)
-		require.True(t, checkPrune(t, body), "the fast path takes %s", n)
-		pruned, _ := prune(body, reviewKeep)
-		assert.Less(t, len(pruned), len(body)/2, "%s: %d of %d bytes kept", n, len(pruned), len(body))
-		assert.NotContains(t, string(pruned), "managedFields")
-		assert.NotContains(t, string(pruned), "last-applied-configuration")
+		require.True(t, checkFast(t, body), "the fast path takes %s", n)
+		require.True(t, agrees(t, body, scheduleMeta), "the fast path takes %s as a schedule", n)
 	}
 }
 
-func TestPruneDeclinesOrAgrees(t *testing.T) {
+func TestFastDecodeDeclinesOrAgrees(t *testing.T) {
 	env := func(object string) string {
 		return `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE",` +
 			`"kind":{"group":"pingcap.com","version":"v1alpha1","kind":"Backup"},"object":` + object + `}}`
@@ -116,10 +101,18 @@ func TestPruneDeclinesOrAgrees(t *testing.T) {
 		accept bool
 	}{
 		{"plain", env(`{"metadata":{"name":"a","annotations":{"x":"y"}},"spec":{"backupMode":"log","s3":{"bucket":"b"},"backoffRetryPolicy":{"maxRetryTimes":3}}}`), true},
-		{"duplicate keys: the last wins in both", env(`{"spec":{"backupMode":"snapshot","backupMode":"log"},"spec":{"backoffRetryPolicy":{}}}`), true},
+		{"a member twice is left to the full decoder", env(`{"spec":{"backupMode":"snapshot","backupMode":"log"}}`), false},
+		{"an object twice is left to the full decoder", env(`{"spec":{"backupMode":"log"},"spec":{"backoffRetryPolicy":{}}}`), false},
+		{"an unread member twice is fine", env(`{"spec":{"s3":1,"s3":2,"backupMode":"log"}}`), true},
 		{"escaped key", env(`{"sp\u0065c":{"backupMode":"log"}}`), false},
 		{"escapes in values are fine", env(`{"metadata":{"name":"a\"b\u00e9"},"spec":{"backupMode":"l\u006fg"}}`), true},
-		{"spec is not an object", env(`{"spec":"log"}`), true},
+		{"spec is not an object", env(`{"spec":"log"}`), false},
+		{"nulls where objects go", env(`{"metadata":null,"spec":null}`), true},
+		{"nulls where strings go", `{"apiVersion":null,"kind":null,"request":{"uid":null,"kind":null,"object":null,"oldObject":null}}`, true},
+		{"request null", `{"apiVersion":"admission.k8s.io/v1","request":null}`, true},
+		{"a number where a string goes", env(`{"spec":{"backupMode":5}}`), false},
+		{"templates", env(`{"spec":{"backupTemplate":{"backupMode":"snapshot","backoffRetryPolicy":{"maxRetryTimes":2}},"logBackupTemplate":null}}`), true},
+		{"a template that is not an object", env(`{"spec":{"logBackupTemplate":[]}}`), false},
 		{"numbers of every form", env(`{"spec":{"x":[0,-1,1.5,2e10,-3.25E-2,1e+2],"backoffRetryPolicy":{"maxRetryTimes":1e30}}}`), true},
 		{"literals", env(`{"spec":{"a":true,"b":false,"c":null,"backoffRetryPolicy":null}}`), true},
 		{"whitespace everywhere", " \n{ \"apiVersion\" :\t\"admission.k8s.io/v1\" , \"request\" : { \"uid\" : \"u\" } } \r\n", true},
@@ -138,22 +131,23 @@ func TestPruneDeclinesOrAgrees(t *testing.T) {
 		{"trailing garbage", `{"request":{}} x`, false},
 		{"two values", `{} {}`, false},
 		{"empty", ``, false},
-		{"not an object", `[1,2]`, true},
+		{"not an object", `[1,2]`, false},
 		{"annotations other than the opt-out are dropped", env(`{"metadata":{"annotations":{"a":"b","tidb-backup-guard.io/keep-schema-defaults":"true","c":"d"}}}`), true},
 		{"an annotation that is not a string is left to the full decoder", env(`{"metadata":{"annotations":{"a":1}}}`), false},
-		{"annotations that are not an object", env(`{"metadata":{"annotations":"x"}}`), true},
+		{"annotations that are not an object", env(`{"metadata":{"annotations":"x"}}`), false},
+		{"many annotations", env(`{"metadata":{"annotations":{"a":"1","b":"2","c":"3","d":"4","e":"5","f":"6","g":"7","h":"8","i":"9","j":"10"}}}`), true},
 		{"the opt-out annotation twice", env(`{"metadata":{"annotations":{"tidb-backup-guard.io/keep-schema-defaults":"true","tidb-backup-guard.io/keep-schema-defaults":"false"}}}`), true},
-		{"too deep", strings.Repeat("[", maxPruneDepth+1) + strings.Repeat("]", maxPruneDepth+1), false},
+		{"too deep", strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.accept, checkPrune(t, []byte(tt.body)))
+			assert.Equal(t, tt.accept, checkFast(t, []byte(tt.body)))
 		})
 	}
 }
 
-// FuzzPrune checks the fast path against the full decoder on arbitrary bytes.
-func FuzzPrune(f *testing.F) {
+// FuzzFastDecode checks the fast path against the full decoder on arbitrary bytes.
+func FuzzFastDecode(f *testing.F) {
 	for _, s := range seedFiles(f) {
 		f.Add(s)
 	}
@@ -161,6 +155,6 @@ func FuzzPrune(f *testing.F) {
 	f.Add([]byte(`{"request":{"uid":"a"},"request":{"name":"b"}}`))
 	f.Add([]byte(`{"request":{"object":{"metadata":{"annotations":{"a":1}}}}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		checkPrune(t, body)
+		checkFast(t, body)
 	})
 }
