@@ -38,8 +38,34 @@ func StripBackup(obj any) (any, error) {
 	}
 	keep("spec", "br", "cluster") // not the rest of spec.br: BR's options and settings
 	keep("spec", "br", "clusterNamespace")
-	for _, f := range []string{"phase", "commitTs", "logSuccessTruncateUntil", "logSubCommandStatuses", "backoffRetryStatus"} {
+	for _, f := range []string{"phase", "commitTs", "logSuccessTruncateUntil", "backoffRetryStatus"} {
 		keep("status", f)
+	}
+	// Of the command entries, decisions read the phase and the Failed condition only.
+	if entries, ok, _ := unstructured.NestedMap(u.Object, "status", "logSubCommandStatuses"); ok {
+		for cmd, v := range entries {
+			e, ok := v.(map[string]any)
+			if !ok {
+				continue
+			}
+			stripped := map[string]any{}
+			if phase, ok := e["phase"]; ok {
+				stripped["phase"] = phase
+			}
+			if conds, ok := e["conditions"].([]any); ok {
+				var failed []any
+				for _, c := range conds {
+					if m, ok := c.(map[string]any); ok && m["type"] == PhaseFailed {
+						failed = append(failed, c)
+					}
+				}
+				if failed != nil {
+					stripped["conditions"] = failed
+				}
+			}
+			entries[cmd] = stripped
+		}
+		_ = unstructured.SetNestedMap(out.Object, entries, "status", "logSubCommandStatuses")
 	}
 	return out, nil
 }
@@ -54,7 +80,7 @@ func StripJob(obj any) (any, error) {
 	out := &batchv1.Job{}
 	out.Name, out.Namespace, out.UID = j.Name, j.Namespace, j.UID
 	out.ResourceVersion, out.DeletionTimestamp = j.ResourceVersion, j.DeletionTimestamp
-	out.Labels, out.OwnerReferences = j.Labels, j.OwnerReferences
+	out.OwnerReferences = j.OwnerReferences // labels served the cache's selector; nothing reads them
 	out.Status.Conditions = j.Status.Conditions
 	return out, nil
 }

@@ -15,8 +15,13 @@ import (
 
 // Decisions on a stripped, cached object are the decisions on the full one.
 func TestStrippedObjectsDecideAlike(t *testing.T) {
+	withConditions := rich()
+	conds, _, _ := unstructured.NestedSlice(withConditions.Object, "status", "logSubCommandStatuses", CmdStart, "conditions")
+	conds = append([]any{map[string]any{"type": "Scheduled", "status": "True", "message": "a long message nobody reads"}}, conds...)
+	require.NoError(t, unstructured.SetNestedSlice(withConditions.Object, conds, "status", "logSubCommandStatuses", CmdStart, "conditions"))
 	backups := []*unstructured.Unstructured{
 		rich(),
+		withConditions,
 		obj(entry(CmdStart, PhaseFailed), episode(CmdStart, false), records(rec(1, 0, 30*time.Second, false)),
 			set("spec.logTruncateUntil", "5"), set("status.commitTs", "4"), set("spec.logSubcommand", CmdPause)),
 		obj(entry(CmdStart, PhaseRunning), set("metadata.deletionTimestamp", rfc3339(t0)), set("spec.backoffRetryPolicy", map[string]any{"minRetryDuration": "30"})),
@@ -30,6 +35,7 @@ func TestStrippedObjectsDecideAlike(t *testing.T) {
 	strippedJob, err := StripJob(job)
 	require.NoError(t, err)
 	assert.Empty(t, strippedJob.(*batchv1.Job).Spec.Template.Spec.Containers, "the pod template is gone")
+	assert.Empty(t, strippedJob.(*batchv1.Job).Labels, "labels only served the cache's selector")
 	for i, b := range backups {
 		s, err := StripBackup(b)
 		require.NoError(t, err)
@@ -44,5 +50,7 @@ func TestStrippedObjectsDecideAlike(t *testing.T) {
 		}
 		_, hasSpecS3 := su.Object["spec"].(map[string]any)["s3"]
 		assert.False(t, hasSpecS3, "fields decisions do not read are dropped")
+		_, hasTimeStarted, _ := unstructured.NestedFieldNoCopy(su.Object, "status", "logSubCommandStatuses", CmdStart, "timeStarted")
+		assert.False(t, hasTimeStarted, "of a command entry, only the phase and the Failed condition are kept")
 	}
 }
