@@ -12,6 +12,9 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 func main() {
@@ -19,6 +22,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: bench certs|server|load|e2e|scale ...")
 		os.Exit(2)
 	}
+	// The clients log nothing worth a Markdown table (and controller-runtime would print a
+	// stack trace to say no logger was set).
+	ctrllog.SetLogger(logr.Discard())
 	var err error
 	switch os.Args[1] {
 	case "certs":
