@@ -24,6 +24,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -149,7 +150,7 @@ func TestChartLintAndTemplate(t *testing.T) {
 
 func TestChartSchemaRejects(t *testing.T) {
 	for _, set := range []string{"foo=bar", "replicaCount=abc", "webhook.mutating.extra=1", "certs.mode=vault", "policy.maxRetryTimes=-1",
-		"kernelProbe.pdEndpoint=grpc://pd:2379", "kernelProbe.timeout=3", "kernelProbe.extra=1"} {
+		"kernelProbe.pdEndpoint=grpc://pd:2379", "kernelProbe.timeout=3", "kernelProbe.extra=1", "goMemLimit=200M"} {
 		_, err := helm("template", "guard", chartDir, "--kube-version", "1.37.0", "--set", set)
 		require.Error(t, err, set)
 		assert.Contains(t, err.Error(), "schema", set)
@@ -440,4 +441,31 @@ func TestChartRBACCoversTheKernelProbe(t *testing.T) {
 	require.NoError(t, err)
 	err = c.List(ctx, &corev1.SecretList{}, client.InNamespace(op.Namespace))
 	assert.True(t, apierrors.IsForbidden(err), "listing Secrets: %v", err)
+}
+
+// GOMEMLIMIT reaches the container, in a form the Go runtime accepts, below the memory limit.
+func TestChartSetsGOMEMLIMIT(t *testing.T) {
+	envOf := func(set ...string) map[string]string {
+		var dep appsv1.Deployment
+		find(t, render(t, "guard", "guard-system", set...), "Deployment", &dep)
+		out := map[string]string{}
+		for _, e := range dep.Spec.Template.Spec.Containers[0].Env {
+			out[e.Name] = e.Value
+		}
+		limit := dep.Spec.Template.Spec.Containers[0].Resources.Limits.Memory()
+		if v, ok := out["GOMEMLIMIT"]; ok {
+			q, err := resource.ParseQuantity(strings.TrimSuffix(v, "B"))
+			require.NoError(t, err, v)
+			assert.Less(t, q.Value(), limit.Value(), "GOMEMLIMIT %s is below the memory limit %s", v, limit)
+		}
+		return out
+	}
+	assert.Equal(t, "200MiB", envOf()["GOMEMLIMIT"])
+	// The Go runtime parses it: the go command, a Go program, refuses to start otherwise.
+	goCmd := exec.Command("go", "version")
+	goCmd.Env = append(os.Environ(), "GOMEMLIMIT="+envOf()["GOMEMLIMIT"])
+	out, err := goCmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	_, set := envOf("goMemLimit=")["GOMEMLIMIT"]
+	assert.False(t, set, "empty turns it off")
 }
