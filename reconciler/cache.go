@@ -41,16 +41,18 @@ func StripBackup(obj any) (any, error) {
 	for _, f := range []string{"phase", "commitTs", "logSuccessTruncateUntil", "backoffRetryStatus"} {
 		keep("status", f)
 	}
-	// Of the command entries, decisions read the phase and the Failed condition only.
-	if entries, ok, _ := unstructured.NestedMap(u.Object, "status", "logSubCommandStatuses"); ok {
+	// Of the command entries, decisions read the phase and the Failed condition only; they
+	// are read in place, and only what is kept is copied.
+	if entries, ok := nestedMapNoCopy(u.Object, "status", "logSubCommandStatuses"); ok {
+		stripped := make(map[string]any, len(entries))
 		for cmd, v := range entries {
 			e, ok := v.(map[string]any)
 			if !ok {
 				continue
 			}
-			stripped := map[string]any{}
+			entry := map[string]any{}
 			if phase, ok := e["phase"]; ok {
-				stripped["phase"] = phase
+				entry["phase"] = phase
 			}
 			if conds, ok := e["conditions"].([]any); ok {
 				var failed []any
@@ -60,12 +62,12 @@ func StripBackup(obj any) (any, error) {
 					}
 				}
 				if failed != nil {
-					stripped["conditions"] = failed
+					entry["conditions"] = failed
 				}
 			}
-			entries[cmd] = stripped
+			stripped[cmd] = entry
 		}
-		_ = unstructured.SetNestedMap(out.Object, entries, "status", "logSubCommandStatuses")
+		_ = unstructured.SetNestedField(out.Object, stripped, "status", "logSubCommandStatuses")
 	}
 	return out, nil
 }
@@ -83,4 +85,11 @@ func StripJob(obj any) (any, error) {
 	out.OwnerReferences = j.OwnerReferences // labels served the cache's selector; nothing reads them
 	out.Status.Conditions = j.Status.Conditions
 	return out, nil
+}
+
+// nestedMapNoCopy returns the map at path without copying it.
+func nestedMapNoCopy(obj map[string]any, path ...string) (map[string]any, bool) {
+	v, found, _ := unstructured.NestedFieldNoCopy(obj, path...)
+	m, ok := v.(map[string]any)
+	return m, found && ok
 }

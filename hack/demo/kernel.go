@@ -30,19 +30,11 @@ func kernelStory(ctx context.Context, env *testenv.Env, k kubectl, pd *etcdtest.
 	if err := etcdtest.PutTask(ctx, cli, "pitr-registered", startTS); err != nil {
 		return err
 	}
-	op := testenv.NewFakeOperator(env.Client, "default")
-	op.Script("pitr-registered", testenv.PodDeath)
-	opCtx, stopOp := context.WithCancel(ctx)
-	defer stopOp()
-	go op.Run(opCtx)
-	fmt.Printf("$ cat backup.yaml\n%s", registeredYAML)
-	obj, err := testenv.Object(registeredYAML)
+	op, stop, err := startScripted(ctx, env, registeredYAML, testenv.PodDeath)
 	if err != nil {
 		return err
 	}
-	if err := op.Start(ctx, obj); err != nil {
-		return err
-	}
+	defer stop()
 	if err := waitRecovered(ctx, env, "pitr-registered", op, func(*unstructured.Unstructured) {}); err != nil {
 		return err
 	}

@@ -41,21 +41,11 @@ func retryStory(ctx context.Context, env *testenv.Env, k kubectl, metricsURL str
 	fmt.Println("TiDB Operator and BR are not running here: the demo plays their part. It runs each")
 	fmt.Println("log-start in a Job and ends the runs as scripted: a BR error, then a pod that dies")
 	fmt.Println("without a word to the Backup, then success.")
-	op := testenv.NewFakeOperator(env.Client, "default")
-	op.Script("pitr-flaky", testenv.BRError, testenv.PodDeath, testenv.Succeed)
-	opCtx, stopOp := context.WithCancel(ctx)
-	defer stopOp()
-	go op.Run(opCtx)
-
-	fmt.Printf("$ cat backup.yaml\n%s", retryYAML)
-	obj, err := testenv.Object(retryYAML)
+	op, stop, err := startScripted(ctx, env, retryYAML, testenv.BRError, testenv.PodDeath, testenv.Succeed)
 	if err != nil {
 		return err
 	}
-	if err := op.Start(ctx, obj); err != nil {
-		return err
-	}
-	fmt.Println("backup.pingcap.com/pitr-flaky created (and its log-start Job)")
+	defer stop()
 
 	seen := -1
 	if err := waitRecovered(ctx, env, "pitr-flaky", op, func(b *unstructured.Unstructured) {
@@ -123,4 +113,24 @@ func (k kubectl) showEvents(name string) error {
 	time.Sleep(500 * time.Millisecond) // events are written asynchronously
 	return k.show("get", "events", "--field-selector", "involvedObject.name="+name,
 		"--sort-by=.metadata.creationTimestamp", "-o", "custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message")
+}
+
+// startScripted runs a FakeOperator in namespace default, shows and creates the Backup of
+// manifest, and scripts how its log-start runs end. stop ends the operator.
+func startScripted(ctx context.Context, env *testenv.Env, manifest string, outcomes ...testenv.Outcome) (*testenv.FakeOperator, func(), error) {
+	obj, err := testenv.Object(manifest)
+	if err != nil {
+		return nil, nil, err
+	}
+	op := testenv.NewFakeOperator(env.Client, "default")
+	op.Script(obj.GetName(), outcomes...)
+	opCtx, stop := context.WithCancel(ctx)
+	go op.Run(opCtx)
+	fmt.Printf("$ cat backup.yaml\n%s", manifest)
+	if err := op.Start(ctx, obj); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	fmt.Printf("backup.pingcap.com/%s created (and its log-start Job)\n", obj.GetName())
+	return op, stop, nil
 }

@@ -356,14 +356,20 @@ func runChart(t *testing.T, ns string, objs []*unstructured.Unstructured) (*app.
 	return opts, asSA
 }
 
+// waitForLeader waits until the Lease in ns has a holder.
+func waitForLeader(t *testing.T, ns, lease string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		l := &coordinationv1.Lease{}
+		return env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: lease}, l) == nil && l.Spec.HolderIdentity != nil
+	}, 20*time.Second, 100*time.Millisecond, "no leader")
+}
+
 // checkReconcilerUnderChartRBAC waits for leadership, then retries a log backup.
 func checkReconcilerUnderChartRBAC(t *testing.T, ns string, opts *app.Options) {
 	t.Helper()
 	ctx := t.Context()
-	require.Eventually(t, func() bool {
-		l := &coordinationv1.Lease{}
-		return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: opts.LeaderElectionID}, l) == nil && l.Spec.HolderIdentity != nil
-	}, 20*time.Second, 100*time.Millisecond, "no leader")
+	waitForLeader(t, ns, opts.LeaderElectionID)
 	op := operator(t)
 	op.Script("pitr", testenv.BRError, testenv.Succeed)
 	require.NoError(t, op.Start(ctx, richLogBackup(t, "pitr", quickPolicy)))
@@ -425,10 +431,7 @@ func TestChartRBACCoversTheKernelProbe(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: op.Namespace, Name: "basic-cluster-client-secret"},
 		Data:       map[string][]byte{"ca.crt": e.CA.PEM, corev1.TLSCertKey: e.ClientCert, corev1.TLSPrivateKeyKey: e.ClientKey},
 	}))
-	require.Eventually(t, func() bool {
-		l := &coordinationv1.Lease{}
-		return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: opts.LeaderElectionID}, l) == nil && l.Spec.HolderIdentity != nil
-	}, 20*time.Second, 100*time.Millisecond, "no leader")
+	waitForLeader(t, ns, opts.LeaderElectionID)
 	op.Script("pitr", testenv.PodDeath)
 	require.NoError(t, op.Start(ctx, kernelBackup(t, "pitr")))
 	b := eventually(t, op.Namespace, "pitr", 30*time.Second, "recovered under the chart's RBAC",

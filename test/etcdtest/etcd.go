@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/tidb-backup-guard/tidb-backup-guard/test/assets"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testcerts"
 )
 
@@ -46,24 +46,11 @@ type Etcd struct {
 
 // Binary is the etcd binary of KUBEBUILDER_ASSETS.
 func Binary() (string, error) {
-	dir := os.Getenv("KUBEBUILDER_ASSETS")
-	if dir == "" {
-		return "", errors.New("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds etcd (hack/envtest-assets.sh)")
-	}
-	bin := filepath.Join(dir, "etcd")
-	if _, err := os.Stat(bin); err != nil {
-		return "", fmt.Errorf("KUBEBUILDER_ASSETS=%s has no etcd: %w", dir, err)
-	}
-	return bin, nil
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	dir, err := assets.Dir("etcd")
 	if err != nil {
-		return 0, err
+		return "", err
 	}
-	defer func() { _ = ln.Close() }()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return filepath.Join(dir, "etcd"), nil
 }
 
 // Start runs etcd on free loopback ports and waits until it answers.
@@ -76,11 +63,11 @@ func Start(opts Options) (*Etcd, error) {
 	if err != nil {
 		return nil, err
 	}
-	clientPort, err := freePort()
+	clientPort, err := assets.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	peerPort, err := freePort()
+	peerPort, err := assets.FreePort()
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/test/assets"
 )
 
 // Env is a running control plane.
@@ -35,19 +37,9 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// AssetsDir returns KUBEBUILDER_ASSETS, checked: a missing binary is an error, never a
-// reason to skip a test.
+// AssetsDir returns KUBEBUILDER_ASSETS, checked to hold the control plane, kubectl and helm.
 func AssetsDir() (string, error) {
-	dir := os.Getenv("KUBEBUILDER_ASSETS")
-	if dir == "" {
-		return "", errors.New("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds the control plane binaries (hack/envtest-assets.sh)")
-	}
-	for _, bin := range []string{"kube-apiserver", "etcd", "kubectl", "helm"} {
-		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
-			return "", fmt.Errorf("KUBEBUILDER_ASSETS=%s has no %s: %w", dir, bin, err)
-		}
-	}
-	return dir, nil
+	return assets.Dir("kube-apiserver", "etcd", "kubectl", "helm")
 }
 
 // Start runs kube-apiserver and etcd with the test CRDs installed.

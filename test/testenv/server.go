@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app"
+	"github.com/tidb-backup-guard/tidb-backup-guard/test/assets"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testcerts"
 )
 
@@ -32,14 +32,7 @@ type Server struct {
 }
 
 // FreePort returns a loopback port that was free a moment ago.
-func FreePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
+var FreePort = assets.FreePort
 
 // StartServer runs the same App that `tidb-backup-guard serve` runs, with a fresh serving
 // certificate, registers the webhook configurations for it, and returns once the API
