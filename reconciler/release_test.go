@@ -40,7 +40,7 @@ func TestKernelClientsAreReleasedWithTheBackup(t *testing.T) {
 	assert.Equal(t, []types.NamespacedName{gone, going}, probe.released)
 }
 
-func TestProbeMetricLabels(t *testing.T) {
+func TestKernelMetrics(t *testing.T) {
 	m := NewMetrics(prometheus.NewRegistry())
 	for _, r := range []kernel.Result{
 		{Task: &kernel.Task{Exists: true}},
@@ -55,4 +55,9 @@ func TestProbeMetricLabels(t *testing.T) {
 	for result, want := range map[string]float64{"running": 1, "paused": 1, "paused_by_error": 1, "absent": 1, "error": 2} {
 		assert.Equal(t, want, testutil.ToFloat64(m.probes.WithLabelValues(result)), result)
 	}
+
+	// A recovery counts as recovered from the kernel, and as an episode that ended well.
+	m.written("ns", Decision{Action: ActRecover, Command: CmdStart})
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.fromKernel.WithLabelValues("ns", CmdStart)))
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.recovered.WithLabelValues("ns", CmdStart)))
 }
