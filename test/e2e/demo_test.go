@@ -36,6 +36,11 @@ func TestDemo(t *testing.T) {
 		"record 2: log-start failed: Job backup-pitr-flaky-log-start failed while the command was Running",
 		"log-start is Complete after 3 run(s)",
 		"RetrySucceeded",
+		// The reconciler metrics the README names, as the real binary serves them.
+		`tidb_backup_guard_log_backup_failures_detected_total{command="log-start",namespace="default"} 2`,
+		`tidb_backup_guard_log_backup_retries_started_total{command="log-start",namespace="default"} 2`,
+		`tidb_backup_guard_log_backup_recoveries_total{command="log-start",namespace="default"} 1`,
+		`tidb_backup_guard_log_backups_waiting_for_retry{command="log-start",namespace="default"} 0`,
 		"log-start is Complete after 1 run(s)\n  no second run: status.commitTs is the task's start ts",
 		"449532234876551170",
 		"RecoveredFromKernel",

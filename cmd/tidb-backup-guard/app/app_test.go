@@ -5,12 +5,15 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,14 +22,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tidb-backup-guard/tidb-backup-guard/test/assets"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testcerts"
 )
 
 func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := assets.FreePort()
 	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // startApp runs the webhook component on loopback with a fresh certificate. No
@@ -99,7 +102,24 @@ func TestServeHealthReadyMetrics(t *testing.T) {
 	code, metrics := httpGet(t, "http://"+o.MetricsBindAddress+"/metrics")
 	assert.Equal(t, http.StatusOK, code)
 	assert.Contains(t, metrics, `tidb_backup_guard_webhook_requests_total{result="patched",webhook="mutate-backup"} 1`)
+	assert.Contains(t, metrics, `tidb_backup_guard_webhook_request_duration_seconds_count{webhook="mutate-backup"} 1`)
 	assert.Contains(t, metrics, "go_goroutines", "runtime metrics are exported too")
+
+	// The certificate metrics the README names: the expiry of the certificate served, and
+	// its one load.
+	pemBytes, err := os.ReadFile(filepath.Join(o.CertDir, "tls.crt"))
+	require.NoError(t, err)
+	block, _ := pem.Decode(pemBytes)
+	require.NotNil(t, block)
+	cert, err := x509.ParseCertificate(block.Bytes)
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^tidb_backup_guard_certificate_expiry_timestamp_seconds (\S+)$`).FindStringSubmatch(metrics)
+	require.Len(t, m, 2, "no expiry metric")
+	expiry, err := strconv.ParseFloat(m[1], 64)
+	require.NoError(t, err)
+	assert.Equal(t, float64(cert.NotAfter.Unix()), expiry)
+	assert.Contains(t, metrics, "\ntidb_backup_guard_certificate_reloads_total 1\n")
+	assert.Contains(t, metrics, "\ntidb_backup_guard_certificate_reload_errors_total 0\n")
 }
 
 func TestReadyOnlyWithAValidCertificate(t *testing.T) {
