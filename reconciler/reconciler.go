@@ -146,7 +146,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 				// The common write, recording a failure, goes out without re-reading the
 				// Backup: see recordOnCached. A conflict falls through to the fresh path.
 				patchTried = true
-				done, err := r.recordOnCached(ctx, log, u, in)
+				done, err := r.recordOnCached(ctx, log, u, in, d)
 				if err != nil {
 					return reconcile.Result{}, err
 				}
@@ -207,17 +207,16 @@ type recorded = *reconcile.Result
 // holds only owned fields, the episode annotation and status.backoffRetryStatus (kept whole
 // by the cache transform), so nothing else in the object can be lost. It saves one GET
 // per recorded failure (docs/benchmarks.md).
-func (r *Reconciler) recordOnCached(ctx context.Context, log logr.Logger, cached *unstructured.Unstructured, in Input) (recorded, error) {
+func (r *Reconciler) recordOnCached(ctx context.Context, log logr.Logger, cached *unstructured.Unstructured, in Input, d Decision) (recorded, error) {
 	if in.Job != nil {
 		rel, err := r.observeRelated(ctx, r.APIReader, in.Backup, false)
 		if err != nil {
 			return nil, err
 		}
 		in.Job, in.LivePods = rel.job, nil
-	}
-	d := Decide(in)
-	if d.Action != ActRecordFailure {
-		return nil, nil // the fresh Job changed the decision: take the fresh path
+		if d = Decide(in); d.Action != ActRecordFailure {
+			return nil, nil // the fresh Job changed the decision: take the fresh path
+		}
 	}
 	patch, err := recordPatch(cached, d, in.Now)
 	if err != nil {
