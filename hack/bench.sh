@@ -11,7 +11,7 @@ echo
 echo '### Handlers (go test -bench, -benchmem)'
 echo
 echo '```'
-go test -run '^$' -bench . -benchmem -benchtime "${BENCH_TIME:-2s}" ./webhook/ | grep -E '^Benchmark'
+go test -run '^$' -bench . -benchmem -benchtime "${BENCH_TIME:-2s}" -count "${BENCH_COUNT:-3}" ./webhook/ | grep -E '^Benchmark'
 echo '```'
 
 make -s build
@@ -27,4 +27,4 @@ taskset -c 1 "$tmp/bench" load "127.0.0.1:$port" "$tmp"
 kill $server
 
 "$tmp/bench" e2e
-"$tmp/bench" scale "${BENCH_SCALE:-100,1000,5000}" "$PWD/bin/tidb-backup-guard"
+"$tmp/bench" scale "${BENCH_SCALE:-100,1000,1000,1000,5000}" "$PWD/bin/tidb-backup-guard"

@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -47,14 +48,21 @@ func benchHandler(b *testing.B, path string, body []byte, wantPatch bool) {
 	}
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
+	// Each iteration serves a shallow copy of one parsed request with a fresh body, as the
+	// server hands a handler a request it has parsed already. (httptest.NewRequest in the
+	// loop would parse a request line and allocate a 4 KB reader every time: a third of the
+	// bytes and an eighth of the time measured, the same for every path.)
+	tmpl := httptest.NewRequest(http.MethodPost, path, nil)
+	tmpl.Header.Set("Content-Type", "application/json")
+	tmpl.ContentLength = int64(len(body))
 	rd := bytes.NewReader(body)
 	w := &discardWriter{h: http.Header{}}
 	for b.Loop() {
 		rd.Reset(body)
-		req := httptest.NewRequest(http.MethodPost, path, rd)
-		req.Header.Set("Content-Type", "application/json")
+		req := *tmpl
+		req.Body = io.NopCloser(rd)
 		w.h = http.Header{}
-		mux.ServeHTTP(w, req)
+		mux.ServeHTTP(w, &req)
 	}
 }
 

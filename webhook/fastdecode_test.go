@@ -158,3 +158,48 @@ func FuzzFastDecode(f *testing.F) {
 		checkFast(t, body)
 	})
 }
+
+// TestFlatObject checks the policy's own fast path: the shapes it takes come out as the
+// decoder gives them, and it leaves every other shape to the decoder.
+func TestFlatObject(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  string
+		take bool
+	}{
+		{"a policy as users write it", `{"minRetryDuration":"30s","maxRetryTimes":5,"retryTimeout":"30m"}`, true},
+		{"empty", `{}`, true},
+		{"empty with space", "{ \n}", true},
+		{"whitespace around everything", " {\t\"a\" :\n\"b\" , \"c\"\r: -7 }", true},
+		{"every literal", `{"a":true,"b":false,"c":null,"d":0,"e":-0,"f":9223372036854775807,"g":-9223372036854775808}`, true},
+		{"a string of digits stays a string", `{"maxRetryTimes":"5"}`, true},
+		{"a fraction is the decoder's", `{"maxRetryTimes":1.5}`, false},
+		{"an exponent is the decoder's", `{"maxRetryTimes":1e2}`, false},
+		{"an integer beyond int64 is the decoder's", `{"maxRetryTimes":9223372036854775808}`, false},
+		{"an escaped string is the decoder's", `{"minRetryDuration":"3\u0030s"}`, false},
+		{"non-ASCII is the decoder's", `{"minRetryDuration":"30秒"}`, false},
+		{"a key of invalid UTF-8 is the decoder's", "{\"\xe0\":\"\"}", false},
+		{"an escaped key is the decoder's", `{"max\u0052etryTimes":5}`, false},
+		{"a key twice is the decoder's", `{"maxRetryTimes":5,"maxRetryTimes":6}`, false},
+		{"a nested object is the decoder's", `{"a":{"b":1}}`, false},
+		{"an array is the decoder's", `{"a":[1]}`, false},
+		{"not an object", `"30s"`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := []byte(tt.raw)
+			p := scanner{in: raw}
+			start := p.ws(0)
+			end, err := p.skip(start)
+			require.NoError(t, err, "the fixture must be valid JSON")
+			got, took := flatObject(raw[start:end])
+			require.Equal(t, tt.take, took)
+			if !took {
+				return
+			}
+			var want any
+			require.NoError(t, utiljson.UnmarshalCaseSensitivePreserveInts(raw, &want))
+			assert.Equal(t, want, any(got))
+		})
+	}
+}

@@ -62,29 +62,47 @@ func e2e() error {
 	if _, err := run("warm-up"); err != nil {
 		return err
 	}
-	without, err := run("without")
-	if err != nil {
-		return err
-	}
 	s, err := env.StartServer(ctx, logr.Discard(), nil)
 	if err != nil {
 		return err
 	}
 	defer s.Stop()
-	with, err := run("with")
-	if err != nil {
-		return err
+	// Rounds alternate without and with the webhooks, so that drift on the shared machine
+	// (compactions, other load) falls on both; each round's p99 difference is reported and
+	// the median is the result.
+	rounds := envInts("BENCH_E2E_ROUNDS", []int{3})[0]
+	fmt.Printf("\n### Create latency of log Backups through kube-apiserver (%d/s for %s each, %d rounds alternating)\n\n", rate, d, rounds)
+	fmt.Println("| round | webhooks | creates | p50 | p90 | p99 | p99 difference |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- |")
+	var diffs []time.Duration
+	for round := 1; round <= rounds; round++ {
+		if err := testenv.UnregisterWebhooks(ctx, env.Client); err != nil {
+			return err
+		}
+		if err := env.WaitForNoWebhooks(ctx); err != nil {
+			return fmt.Errorf("webhooks still called after unregistering: %w", err)
+		}
+		without, err := run("without")
+		if err != nil {
+			return err
+		}
+		if err := testenv.RegisterWebhooks(ctx, env.Client, s.BaseURL, s.CABundle); err != nil {
+			return err
+		}
+		if err := env.WaitForWebhooks(ctx); err != nil {
+			return err
+		}
+		with, err := run("with")
+		if err != nil {
+			return err
+		}
+		diff := pct(with, .99) - pct(without, .99)
+		diffs = append(diffs, diff)
+		fmt.Printf("| %d | not registered | %d | %s | %s | %s | |\n", round, len(without), pct(without, .5), pct(without, .9), pct(without, .99))
+		fmt.Printf("| %d | mutating + validating | %d | %s | %s | %s | %s |\n", round, len(with), pct(with, .5), pct(with, .9), pct(with, .99), diff)
 	}
-	fmt.Printf("\n### Create latency of log Backups through kube-apiserver (%d/s for %s each)\n\n", rate, d)
-	fmt.Println("| webhooks | creates | p50 | p90 | p99 |")
-	fmt.Println("| --- | --- | --- | --- | --- |")
-	for _, r := range []struct {
-		name string
-		l    []time.Duration
-	}{{"not registered", without}, {"mutating + validating", with}} {
-		fmt.Printf("| %s | %d | %s | %s | %s |\n", r.name, len(r.l), pct(r.l, .5), pct(r.l, .9), pct(r.l, .99))
-	}
-	fmt.Printf("\np99 difference: %s (goal: <= 5ms)\n", pct(with, .99)-pct(without, .99))
+	sort.Slice(diffs, func(i, j int) bool { return diffs[i] < diffs[j] })
+	fmt.Printf("\nMedian p99 difference over %d rounds: %s (goal: <= 5ms)\n", rounds, diffs[len(diffs)/2])
 	return nil
 }
 

@@ -5,6 +5,7 @@
 //	load ADDR CERTDIR              drive the server open-loop at fixed rates (pin it elsewhere)
 //	e2e                            create latency through a real API server, webhooks on and off
 //	scale N[,N...] BINARY          the reconciler against N failing log Backups
+//	plot OUT N:RATE:RSS...         an SVG of scale results (records/s, peak RSS in MiB)
 //
 // Results are printed as Markdown tables for docs/benchmarks.md.
 package main
@@ -19,7 +20,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: bench certs|server|load|e2e|scale ...")
+		fmt.Fprintln(os.Stderr, "usage: bench certs|server|load|e2e|scale|plot ...")
 		os.Exit(2)
 	}
 	// The clients log nothing worth a Markdown table (and controller-runtime would print a
@@ -37,6 +38,8 @@ func main() {
 		err = e2e()
 	case "scale":
 		err = scale(os.Args[2], os.Args[3])
+	case "plot":
+		err = plot(os.Args[2], os.Args[3:])
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}

@@ -99,3 +99,23 @@ func TestDockerfileRunsAsNonRoot(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(mk), "CGO_ENABLED=0 go build -trimpath -tags grpcnotrace")
 }
+
+// The benchmarks are not run by make test (timings belong to make bench), but they must
+// keep building and their set-up checks must keep passing: a benchmark that no longer
+// measures the intended case is caught here, not at the next make bench.
+func TestBenchmarksBuildAndCheckTheirCases(t *testing.T) {
+	for _, c := range []struct {
+		dir  string
+		args []string
+	}{
+		// The handler benchmarks, once each: benchHandler checks the answer first.
+		{".", []string{"test", "-run", "^$", "-bench", ".", "-benchtime", "1x", "./webhook/"}},
+		// The load generator, end-to-end and scale drivers: their own module.
+		{filepath.Join("test", "bench"), []string{"vet", "./..."}},
+	} {
+		cmd := exec.Command("go", c.args...)
+		cmd.Dir = filepath.Join(root, c.dir)
+		b, err := cmd.CombinedOutput()
+		require.NoError(t, err, "go %s in %s:\n%s", strings.Join(c.args, " "), c.dir, b)
+	}
+}

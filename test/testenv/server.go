@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -163,21 +164,43 @@ func (s *Server) Stop() error {
 	}
 }
 
-// WaitForWebhooks returns once the API server calls the mutating webhook: a server-side
-// dry-run create of a log Backup comes back with a defaulted policy. The API server
-// picks up new webhook configurations asynchronously, so the first calls may miss it.
+// WaitForWebhooks returns once the API server calls both webhooks: a server-side dry-run
+// create of a log Backup without a policy comes back defaulted, and one with a malformed
+// policy is refused. The API server picks up new webhook configurations asynchronously,
+// so the first calls may miss them.
 func (e *Env) WaitForWebhooks(ctx context.Context) error {
+	return e.waitForWebhooks(ctx, true)
+}
+
+// WaitForNoWebhooks returns once the API server calls neither webhook, after their
+// configurations were deleted.
+func (e *Env) WaitForNoWebhooks(ctx context.Context) error {
+	return e.waitForWebhooks(ctx, false)
+}
+
+func (e *Env) waitForWebhooks(ctx context.Context, want bool) error {
 	return wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		probe := Empty(BackupGVK)
-		probe.SetNamespace("default")
-		probe.SetName("webhook-probe")
-		if err := unstructured.SetNestedField(probe.Object, "log", "spec", "backupMode"); err != nil {
-			return false, err
+		probe := func(policy map[string]any) (*unstructured.Unstructured, error) {
+			p := Empty(BackupGVK)
+			p.SetNamespace("default")
+			p.SetName("webhook-probe")
+			p.Object["spec"] = map[string]any{"backupMode": "log"}
+			if policy != nil {
+				p.Object["spec"].(map[string]any)["backoffRetryPolicy"] = policy
+			}
+			return p, e.Client.Create(ctx, p, client.DryRunAll)
 		}
-		if err := e.Client.Create(ctx, probe, client.DryRunAll); err != nil {
+		// Only the mutating webhook adds a policy to a Backup sent without one.
+		p, err := probe(nil)
+		if err != nil {
 			return false, nil //nolint:nilerr // not reachable yet: keep polling
 		}
-		v, _, _ := unstructured.NestedString(probe.Object, "spec", "backoffRetryPolicy", "minRetryDuration")
-		return v != "", nil // the probe sends no policy: only the webhook adds one
+		v, _, _ := unstructured.NestedString(p.Object, "spec", "backoffRetryPolicy", "minRetryDuration")
+		mutating := v != ""
+		// Only the validating webhook refuses a duration that does not parse.
+		_, err = probe(map[string]any{"minRetryDuration": "soon", "maxRetryTimes": int64(5), "retryTimeout": "30m"})
+		// (The API server words every webhook's refusal this way.)
+		validating := err != nil && strings.Contains(err.Error(), "denied the request")
+		return mutating == want && validating == want, nil
 	})
 }
