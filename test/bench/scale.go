@@ -192,7 +192,7 @@ func scaleOnce(env *testenv.Env, n int, binary string) (scaleResult, error) {
 			return c.Status().Update(ctx, j)
 		})
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime(cmd.Process.Pid)
 	if err := writeJobs(true); err != nil {
 		return scaleResult{}, err
 	}
@@ -201,6 +201,7 @@ func scaleOnce(env *testenv.Env, n int, binary string) (scaleResult, error) {
 		return scaleResult{}, fmt.Errorf("first records: %w", err)
 	}
 	elapsed := time.Since(start)
+	progress("the reconciler used %s of CPU in that window", cpuTime(cmd.Process.Pid)-cpu0)
 	puts1 := puts()
 	progress("all %d first records in %s", n, elapsed)
 
@@ -340,6 +341,19 @@ func waitFor(timeout time.Duration, cond func() bool) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return nil
+}
+
+// cpuTime is the user and system CPU time a process has used (Linux clock ticks of 10 ms).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may hold spaces.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, _ := strconv.Atoi(f[11])
+	stime, _ := strconv.Atoi(f[12])
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // peakRSS is a process's high-water resident set, in KiB.
