@@ -173,7 +173,7 @@ func load(addr, certDir string) error {
 			durations(at500[e].p99s), float64(r.p50)/float64(base.p50), float64(r.p99)/float64(base.p99))
 	}
 
-	rates := envInts("BENCH_RATES", []int{1000, 1500, 2000, 3000, 4000, 6000, 8000})
+	rates := envInts("BENCH_RATES", []int{500, 750, 1000, 1250, 1500, 2000, 3000, 4000, 6000, 8000})
 	fmt.Printf("\n### Highest rate holding p99 <= 5ms (%d runs of %s interleaved, median p99; rates tried: %v)\n\n", runs, d, rates)
 	fmt.Println("| endpoint | highest rate | p99 there (each run) | p99 at the next rate (each run) |")
 	fmt.Println("| --- | --- | --- | --- |")
