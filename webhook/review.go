@@ -163,12 +163,16 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeEnvelopeError(w, env)
 		return
 	}
-	log := h.log.WithValues("webhook", h.name, "uid", info.UID, "operation", info.Operation,
-		"kind", info.Kind.Kind, "namespace", info.Namespace, "name", info.Name)
+	// The request's logger is built only when something is logged: its key-value pairs
+	// cost a dozen allocations, a tenth of a call's, for a debug line that is usually off.
+	requestLog := func(l logr.Logger) logr.Logger {
+		return l.WithValues("webhook", h.name, "uid", info.UID, "operation", info.Operation,
+			"kind", info.Kind.Kind, "namespace", info.Namespace, "name", info.Name)
+	}
 	result := "allowed"
 	switch {
 	case err != nil:
-		log.Info("Rejected unusable admission request", "error", err.Error())
+		requestLog(h.log).Info("Rejected unusable admission request", "error", err.Error())
 		resp = errored(http.StatusBadRequest, err)
 		result = "error"
 	case !resp.Allowed:
@@ -176,7 +180,9 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case resp.Patch != nil:
 		result = "patched"
 	}
-	log.V(1).Info("Answered admission request", "result", result, "warnings", len(resp.Warnings))
+	if debug := h.log.V(1); debug.Enabled() {
+		requestLog(debug).Info("Answered admission request", "result", result, "warnings", len(resp.Warnings))
+	}
 	resp.UID = info.UID
 	h.metrics.observe(h.name, result, start)
 	writeReview(w, http.StatusOK, resp)
