@@ -87,7 +87,7 @@ func e2e() error {
 	// Rounds alternate without and with the webhooks, so that drift on the shared machine
 	// (compactions, other load) falls on both; each round's p99 difference is reported and
 	// the median is the result.
-	rounds := envInts("BENCH_E2E_ROUNDS", []int{3})[0]
+	rounds := envInt("BENCH_E2E_ROUNDS", 3)
 	fmt.Printf("\n### Create latency of log Backups through kube-apiserver (%d/s for %s each, %d rounds alternating)\n\n", rate, d, rounds)
 	fmt.Println("| round | webhooks | creates | p50 | p90 | p99 | p99 difference to none |")
 	fmt.Println("| --- | --- | --- | --- | --- | --- | --- |")
