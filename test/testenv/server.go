@@ -199,8 +199,9 @@ func (e *Env) waitForWebhooks(ctx context.Context, want bool) error {
 		mutating := v != ""
 		// Only the validating webhook refuses a duration that does not parse.
 		_, err = probe(map[string]any{"minRetryDuration": "soon", "maxRetryTimes": int64(5), "retryTimeout": "30m"})
-		// (The API server words every webhook's refusal this way.)
-		validating := err != nil && strings.Contains(err.Error(), "denied the request")
+		// (The API server names the webhook that refused: `admission webhook "<name>" denied
+		// the request`.)
+		validating := err != nil && strings.Contains(err.Error(), `admission webhook "validate-backup.`)
 		return mutating == want && validating == want, nil
 	})
 }
