@@ -54,6 +54,15 @@ func (p *scanner) members(i int, member func(key []byte, at int) (int, error)) (
 	return p.walk(i, true, member)
 }
 
+// structMembers is members for a struct value, which may also be null: the decoder then
+// leaves the struct as it is, and so does this.
+func (p *scanner) structMembers(i int, member func(key []byte, at int) (int, error)) (int, error) {
+	if p.isNull(i) {
+		return i + 4, nil
+	}
+	return p.members(i, member)
+}
+
 // membersAll is members for a map, where a key twice is decoded as the last one wins.
 func (p *scanner) membersAll(i int, member func(key []byte, at int) (int, error)) (int, error) {
 	return p.walk(i, false, member)
@@ -276,10 +285,7 @@ func decodeRequest[V any](p *scanner, at int, r *request[V]) (int, error) {
 		case "operation":
 			return p.stringValue(at, (*string)(&r.Operation))
 		case "kind":
-			if p.isNull(at) {
-				return at + 4, nil
-			}
-			return p.members(at, func(key []byte, at int) (int, error) {
+			return p.structMembers(at, func(key []byte, at int) (int, error) {
 				switch string(key) {
 				case "group":
 					return p.stringValue(at, &r.Kind.Group)
@@ -339,10 +345,7 @@ func (p *scanner) object(at int, o *objectData) (int, error) {
 	return p.members(at, func(key []byte, at int) (int, error) {
 		switch string(key) {
 		case "metadata":
-			if p.isNull(at) {
-				return at + 4, nil
-			}
-			return p.members(at, func(key []byte, at int) (int, error) {
+			return p.structMembers(at, func(key []byte, at int) (int, error) {
 				switch string(key) {
 				case "name":
 					return p.stringValue(at, &o.Metadata.Name)
@@ -352,10 +355,7 @@ func (p *scanner) object(at int, o *objectData) (int, error) {
 				return skipped, nil
 			})
 		case "spec":
-			if p.isNull(at) {
-				return at + 4, nil
-			}
-			return p.members(at, func(key []byte, at int) (int, error) {
+			return p.structMembers(at, func(key []byte, at int) (int, error) {
 				switch string(key) {
 				case "backupMode", "backoffRetryPolicy":
 					return p.specField(key, at, &o.Spec)

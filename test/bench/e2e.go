@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -157,8 +154,8 @@ spec:
   tolerations: [{key: dedicated, operator: Equal, value: backup, effect: NoSchedule}]
 `
 
-// noopWebhooks answers every webhook path with "allowed", reading only the request's UID
-// (which the API server requires back), and counts the calls per kind.
+// noopWebhooks serves every webhook path with the load test's no-op handler, counting the
+// calls per kind.
 type noopWebhooks struct {
 	baseURL              string
 	ca                   []byte
@@ -191,16 +188,7 @@ func startNoopWebhooks(ctx context.Context, dir string) (*noopWebhooks, error) {
 		webhook.MutateBackupPath: &n.mutating, webhook.MutateBackupSchedulePath: &n.mutating,
 		webhook.ValidateBackupPath: &n.validating, webhook.ValidateBackupSchedulePath: &n.validating,
 	} {
-		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-			count.Add(1)
-			body, _ := io.ReadAll(r.Body)
-			uid := ""
-			if _, rest, ok := bytes.Cut(body, []byte(`"uid":"`)); ok { // request.uid comes first
-				uid, _, _ = strings.Cut(string(rest), `"`)
-			}
-			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":%q,"allowed":true}}`, uid)
-		})
+		mux.HandleFunc(path, noop(count))
 	}
 	srv := webhook.NewServer(webhook.ServerOptions{Addr: fmt.Sprintf("127.0.0.1:%d", port), GetCertificate: src.GetCertificate, Handler: mux, Log: logr.Discard()})
 	go func() { _ = srv.Start(ctx) }()

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -13,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,9 +39,23 @@ func writeCerts(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "ca.crt"), ca, 0o600)
 }
 
-// noopResponse is a fixed allowed AdmissionReview: the floor any webhook pays for HTTP,
-// TLS and reading the body.
-var noopResponse = []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"","allowed":true}}`)
+// noop answers an AdmissionReview "allowed" after reading the body and taking out only the
+// request's UID, which the API server requires back: the floor any webhook pays for HTTP,
+// TLS and reading the body. count, if set, counts the calls.
+func noop(count *atomic.Int64) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if count != nil {
+			count.Add(1)
+		}
+		body, _ := io.ReadAll(r.Body)
+		uid := ""
+		if _, rest, ok := bytes.Cut(body, []byte(`"uid":"`)); ok { // request.uid comes first
+			uid, _, _ = strings.Cut(string(rest), `"`)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":%q,"allowed":true}}`, uid)
+	}
+}
 
 // server runs the production webhook server (same TLS configuration, same timeouts) with
 // one extra path that answers without looking at the request.
@@ -49,16 +66,7 @@ func server(addr, certDir string) error {
 	}
 	mux := http.NewServeMux()
 	(&webhook.Webhooks{Config: defaults.DefaultConfig(), Log: logr.Discard()}).Register(mux)
-	mux.HandleFunc(noopPath, func(w http.ResponseWriter, r *http.Request) {
-		buf := make([]byte, 32<<10)
-		for {
-			if _, err := r.Body.Read(buf); err != nil {
-				break
-			}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(noopResponse)
-	})
+	mux.HandleFunc(noopPath, noop(nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return webhook.NewServer(webhook.ServerOptions{Addr: addr, GetCertificate: src.GetCertificate, Handler: mux, Log: logr.Discard()}).Start(ctx)
