@@ -73,9 +73,20 @@ func commandDone(b *backupView, cmd string) bool {
 }
 
 // commandSucceeded reports whether a command's latest run succeeded: its entry says
-// Complete, or its effect is visible in status.
-func commandSucceeded(b *backupView, cmd string) bool {
-	return b.Entries[cmd].Phase == PhaseComplete || commandDone(b, cmd)
+// Complete, or its effect is visible in status while nothing says the run failed (the
+// entry is neither Failed nor RetryFailed, and job, the command's Job if known, did not
+// fail under a running entry). status.commitTs alone is not success: a log-start can
+// fail, or be marked failed, after it was set, and reading that as success would close
+// the episode it just opened (issue 14).
+func commandSucceeded(b *backupView, cmd string, job *jobView) bool {
+	e := b.Entries[cmd]
+	if e.Phase == PhaseComplete {
+		return true
+	}
+	if e.Phase == PhaseFailed || e.Phase == PhaseRetryFailed {
+		return false
+	}
+	return commandDone(b, cmd) && detectFailure(b, cmd, job) == nil
 }
 
 // JobName is the name of the Job TiDB Operator runs a log command in.

@@ -109,6 +109,10 @@ type Decision struct {
 	RecordNote string
 	// CommitTs is written to status.commitTs by Recover.
 	CommitTs string
+	// KeepEntry: GiveUp leaves the command's entry and status.phase as they are, and
+	// writes only its record and the episode. Set when the entry already tells the
+	// failure in someone else's words that must stay visible (see keepEntry).
+	KeepEntry bool
 }
 
 var none = Decision{Action: ActNone}
@@ -123,12 +127,12 @@ func Decide(in Input) Decision {
 	if cmd == "" {
 		return none
 	}
-	if ep := b.Episode; ep != nil {
-		if commandSucceeded(b, ep.Command) {
-			return Decision{Action: ActCloseEpisode, Command: ep.Command, Reason: ReasonRetrySucceeded,
-				Message: closeMessage(b, ep)}
+	ep := b.Episode
+	if ep != nil && ep.Command == cmd {
+		if commandSucceeded(b, cmd, in.Job) {
+			return Decision{Action: ActCloseEpisode, Command: cmd, Reason: ReasonRetrySucceeded, Message: closeMessage(b, ep)}
 		}
-		if ep.Command == cmd && ep.GaveUp {
+		if ep.GaveUp {
 			if activePhase(b.Entries[cmd].Phase) && (in.Job == nil || in.Job.Failed == nil) {
 				// Someone re-ran the command after we gave up: a fresh budget for it.
 				return Decision{Action: ActCloseEpisode, Command: cmd, Reason: ReasonEpisodeReset,
@@ -136,17 +140,21 @@ func Decide(in Input) Decision {
 			}
 			return none
 		}
-		if ep.Command == cmd {
-			if recs := episodeRecords(b.Records); len(recs) > 0 && recs[len(recs)-1].pending() {
-				return decideDue(in, cmd, recs)
-			}
+		if recs := episodeRecords(b.Records); len(recs) > 0 && recs[len(recs)-1].pending() {
+			return decideDue(in, cmd, recs)
 		}
 	}
-	f := detectFailure(b, cmd, in.Job)
-	if f == nil {
-		return none
+	// A failure of the current command comes before an episode of another command:
+	// recording it replaces that episode, in the same write.
+	if f := detectFailure(b, cmd, in.Job); f != nil {
+		if d := decideFailure(in, cmd, f); d.Action != ActNone {
+			return d
+		}
 	}
-	return decideFailure(in, cmd, f)
+	if ep != nil && ep.Command != cmd && commandSucceeded(b, ep.Command, nil) {
+		return Decision{Action: ActCloseEpisode, Command: ep.Command, Reason: ReasonRetrySucceeded, Message: closeMessage(b, ep)}
+	}
+	return none
 }
 
 // failure is a detected failed attempt.
@@ -157,10 +165,15 @@ type failure struct {
 }
 
 // detectFailure finds a failed attempt of cmd: BR reported it (entry Failed), or the pod
-// died (Job failed while the entry still says the command runs).
+// died (Job failed while the entry still says the command runs). An entry whose Failed
+// condition this reconciler wrote is its own verdict on an attempt it already handled,
+// never a new failure: reading it back as one is how a decision repeats itself forever.
 func detectFailure(b *backupView, cmd string, job *jobView) *failure {
 	e := b.Entries[cmd]
 	if e.Phase == PhaseFailed {
+		if e.Failed != nil && ownFailedReason(e.Failed.Reason) {
+			return nil
+		}
 		f := &failure{what: "BR reported an error"}
 		if e.Failed != nil {
 			f.reason = joinReason(e.Failed.Reason, e.Failed.Message)
@@ -189,6 +202,16 @@ func joinReason(reason, message string) string {
 	return truncate(s)
 }
 
+// ownFailedReason reports the reasons this reconciler writes into a Failed condition
+// (GiveUp's ConditionReason).
+func ownFailedReason(reason string) bool {
+	switch reason {
+	case ReasonRetryLimitExceeded, ReasonRetryTimeout, ReasonNotRetryable, ReasonInvalidRetryPolicy, ReasonCommitTsSet:
+		return true
+	}
+	return false
+}
+
 // truncate bounds what a record keeps of a message.
 func truncate(s string) string {
 	if len(s) > maxOriginalReasonLength {
@@ -215,7 +238,7 @@ func decideFailure(in Input, cmd string, f *failure) Decision {
 	}
 	giveUp := func(eventReason, condReason, msg string) Decision {
 		return Decision{Action: ActGiveUp, Command: cmd, Record: rec, Reason: eventReason,
-			ConditionReason: condReason, Message: msg, RetryNum: n}
+			ConditionReason: condReason, Message: msg, RetryNum: n, KeepEntry: keepEntry(b, cmd, condReason)}
 	}
 	lastErr := lastError(f.reason)
 
@@ -255,7 +278,7 @@ func decideDue(in Input, cmd string, recs []Record) Decision {
 	lastErr := lastError(last.OriginalReason)
 	giveUp := func(eventReason, condReason, msg string) Decision {
 		return Decision{Action: ActGiveUp, Command: cmd, Reason: eventReason, ConditionReason: condReason,
-			Message: msg, RetryNum: last.RetryNum}
+			Message: msg, RetryNum: last.RetryNum, KeepEntry: keepEntry(in.Backup, cmd, condReason)}
 	}
 	policy, skipReason, skipMsg := policyFor(in, cmd, lastErr)
 	switch {
@@ -350,6 +373,16 @@ func policyFor(in Input, cmd, lastErr string) (defaults.Policy, string, string) 
 			"backup task may already exist; last error: " + lastErr
 	}
 	return policy, "", ""
+}
+
+// keepEntry reports a give-up that must not rewrite the command's entry: a log-start
+// whose status.commitTs is set is a running log backup, and whatever marked it failed
+// or retryable after that (BR through the backup-manager, or TiDB Operator's tracker
+// with LogBackupTaskNotFound or LogBackupErrorPaused) is the explanation users and TiDB
+// Operator read. Only an entry that still claims the command runs while its Job has
+// failed gets our condition, since nobody else will ever write one.
+func keepEntry(b *backupView, cmd, condReason string) bool {
+	return condReason == ReasonCommitTsSet && !activePhase(b.Entries[cmd].Phase)
 }
 
 func closeMessage(b *backupView, ep *Episode) string {

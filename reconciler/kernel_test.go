@@ -100,7 +100,7 @@ func TestApplyRecover(t *testing.T) {
 	assert.Equal(t, &now, b.Records[0].RealRetryAt)
 	assert.Equal(t, "recovered from the kernel state", b.Records[0].RetryReason, "the note joins the (empty) retry reason")
 	assert.Equal(t, "BRFailed: boom", b.Records[0].OriginalReason, "the Job's reason stays")
-	assert.True(t, commandSucceeded(b, CmdStart))
+	assert.True(t, commandSucceeded(b, CmdStart, nil))
 	assert.Equal(t, none, Decide(Input{Now: now, Backup: b, Config: defaults.DefaultConfig()}), "nothing left to do")
 	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
 	assert.Len(t, conds, 2, "Scheduled kept, Running added")

@@ -20,6 +20,7 @@ type Metrics struct {
 	fromKernel *prometheus.CounterVec
 	probes     *prometheus.CounterVec
 	waiting    *prometheus.GaugeVec
+	suspends   *prometheus.CounterVec
 
 	mu sync.Mutex
 	// waitingFor maps each Backup waiting for a retry to its gauge labels.
@@ -47,9 +48,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "tidb_backup_guard_log_backups_waiting_for_retry",
 			Help: "Log Backups with a recorded failure whose retry has not started.",
 		}, labels),
+		suspends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tidb_backup_guard_write_guard_suspensions_total",
+			Help: "Times the write guard stopped writing a Backup that was written too often (a write loop).",
+		}, []string{"namespace"}),
 		waitingFor: map[types.NamespacedName][2]string{},
 	}
-	reg.MustRegister(m.failures, m.started, m.recovered, m.exhausted, m.skipped, m.fromKernel, m.probes, m.waiting)
+	reg.MustRegister(m.failures, m.started, m.recovered, m.exhausted, m.skipped, m.fromKernel, m.probes, m.waiting, m.suspends)
 	return m
 }
 
@@ -80,6 +85,14 @@ func (m *Metrics) written(ns string, d Decision) {
 			m.recovered.WithLabelValues(ns, d.Command).Inc()
 		}
 	}
+}
+
+// suspended counts a write guard suspension.
+func (m *Metrics) suspended(ns string) {
+	if m == nil {
+		return
+	}
+	m.suspends.WithLabelValues(ns).Inc()
 }
 
 // ObserveProbe counts a kernel probe by what it found (kernel.Config.Observe).

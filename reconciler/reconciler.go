@@ -56,6 +56,9 @@ type Reconciler struct {
 	Metrics *Metrics
 	// Kernel, if set, is consulted before a retry starts (package kernel); nil: off.
 	Kernel KernelProbe
+	// Guard, if set, suspends writes to a Backup written too often (WriteGuard); nil:
+	// no limit.
+	Guard *WriteGuard
 	// KernelEvents, if set, carries the Backups whose kernel probe answered, to be
 	// reconciled again (wired by SetupWithManager); NotifyKernel sends to it. Buffered.
 	KernelEvents chan event.TypedGenericEvent[*unstructured.Unstructured]
@@ -118,6 +121,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			if apierrors.IsNotFound(err) {
 				r.Metrics.setWaiting(req.NamespacedName, "", false)
 				r.releaseKernel(req.NamespacedName)
+				r.Guard.Forget(req.NamespacedName)
 				return reconcile.Result{}, nil
 			}
 			return reconcile.Result{}, fmt.Errorf("get backup: %w", err)
@@ -141,6 +145,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			d = r.consultKernel(&in, d)
 		}
 		acts := d.Action != ActNone && d.Action != ActWait && d.Action != ActAwaitCleanup && d.Action != ActAwaitKernel
+		if acts && d.Action != ActDeleteJob {
+			if until, tripped, blocked := r.Guard.Check(req.NamespacedName, in.Now); blocked {
+				if tripped {
+					r.writesSuspended(log, u, d, until)
+				}
+				return reconcile.Result{RequeueAfter: until.Sub(in.Now)}, nil
+			}
+		}
 		if acts && !fresh {
 			if d.Action == ActRecordFailure && !patchTried {
 				// The common write, recording a failure, goes out without re-reading the
@@ -187,6 +199,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			return reconcile.Result{}, fmt.Errorf("update backup: %w", err)
 		}
 		log.Info("Updated backup", "reason", d.Reason, "detail", d.Message)
+		r.Guard.Wrote(req.NamespacedName, in.Now)
 		r.Metrics.written(u.GetNamespace(), d)
 		r.event(u, d)
 		return reconcile.Result{RequeueAfter: d.RequeueAfter}, nil
@@ -234,7 +247,9 @@ func (r *Reconciler) recordOnCached(ctx context.Context, log logr.Logger, cached
 		return nil, fmt.Errorf("patch backup: %w", err)
 	}
 	log.WithValues("command", d.Command, "action", d.Action, "retryNum", d.RetryNum).Info("Updated backup", "reason", d.Reason, "detail", d.Message)
-	r.Metrics.setWaiting(types.NamespacedName{Namespace: cached.GetNamespace(), Name: cached.GetName()}, d.Command, waits(d))
+	key := types.NamespacedName{Namespace: cached.GetNamespace(), Name: cached.GetName()}
+	r.Guard.Wrote(key, in.Now)
+	r.Metrics.setWaiting(key, d.Command, waits(d))
 	r.Metrics.written(cached.GetNamespace(), d)
 	r.event(cached, d)
 	return &reconcile.Result{RequeueAfter: d.RequeueAfter}, nil
@@ -338,6 +353,22 @@ func (r *Reconciler) deleteJob(ctx context.Context, log logr.Logger, j *jobView,
 	}
 	log.Info("Deleted the old job before a retry", "job", j.Name)
 	return nil
+}
+
+// ReasonWritesSuspended is the Event of a Backup whose writes the WriteGuard suspended.
+const ReasonWritesSuspended = "WritesSuspended"
+
+// writesSuspended reports, once per suspension, that a Backup is no longer written: the
+// decision that would have been written is named, since it is the one that repeats.
+func (r *Reconciler) writesSuspended(log logr.Logger, u *unstructured.Unstructured, d Decision, until time.Time) {
+	msg := fmt.Sprintf("written more than %d times within %s: writes suspended until %s, the last decision (%s %s) "+
+		"was not written; this is a bug or a fight with another controller, please report it",
+		r.Guard.Limit, defaults.FormatDuration(r.Guard.Window), rfc3339(until), d.Action, d.Reason)
+	log.Error(nil, "Writes suspended: the backup is written too often", "action", d.Action, "reason", d.Reason, "until", until)
+	r.Metrics.suspended(u.GetNamespace())
+	if r.Recorder != nil {
+		r.Recorder.Eventf(u, nil, corev1.EventTypeWarning, ReasonWritesSuspended, string(d.Action), "%s", msg)
+	}
 }
 
 // event reports a written decision on the Backup.

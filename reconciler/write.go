@@ -32,6 +32,9 @@ func apply(u *unstructured.Unstructured, d Decision, now time.Time) error {
 				return err
 			}
 		}
+		if d.KeepEntry {
+			return setEpisode(u, &Episode{Command: d.Command, GaveUp: true})
+		}
 		if err := setEntry(u, d.Command, PhaseFailed, PhaseFailed, d.ConditionReason, d.Message, now); err != nil {
 			return err
 		}

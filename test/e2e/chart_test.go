@@ -150,7 +150,7 @@ func TestChartLintAndTemplate(t *testing.T) {
 
 func TestChartSchemaRejects(t *testing.T) {
 	for _, set := range []string{"foo=bar", "replicaCount=abc", "webhook.mutating.extra=1", "certs.mode=vault", "policy.maxRetryTimes=-1",
-		"kernelProbe.pdEndpoint=grpc://pd:2379", "kernelProbe.timeout=3", "kernelProbe.extra=1", "goMemLimit=200M"} {
+		"kernelProbe.pdEndpoint=grpc://pd:2379", "kernelProbe.timeout=3", "kernelProbe.extra=1", "goMemLimit=200M", "writeGuard.limit=-1", "writeGuard.window=60"} {
 		_, err := helm("template", "guard", chartDir, "--kube-version", "1.37.0", "--set", set)
 		require.Error(t, err, set)
 		assert.Contains(t, err.Error(), "schema", set)
@@ -378,6 +378,7 @@ func checkReconcilerUnderChartRBAC(t *testing.T, ns string, opts *app.Options) {
 	assert.Len(t, recordsOf(t, b), 1)
 	require.Eventually(t, func() bool { return eventReasons(t, op.Namespace, "pitr")["RetrySucceeded"] == 1 }, 10*time.Second, 50*time.Millisecond,
 		"Events are written under the chart's RBAC")
+	settled(t, op, map[string]int{"pitr": 1})
 }
 
 // The chart's pod passes the API server's own Pod Security admission at the restricted
@@ -444,6 +445,7 @@ func TestChartRBACCoversTheKernelProbe(t *testing.T) {
 	require.NoError(t, err)
 	err = c.List(ctx, &corev1.SecretList{}, client.InNamespace(op.Namespace))
 	assert.True(t, apierrors.IsForbidden(err), "listing Secrets: %v", err)
+	settled(t, op, map[string]int{"pitr": 1})
 }
 
 // GOMEMLIMIT reaches the container, in a form the Go runtime accepts, below the memory limit.

@@ -56,6 +56,7 @@ func TestAPIServerOutageWhileWaiting(t *testing.T) {
 	assert.Equal(t, 2, op.Runs("pitr"))
 	require.Eventually(t, func() bool { return eventReasons(t, op.Namespace, "pitr")["RetrySucceeded"] == 1 }, 10*time.Second, 50*time.Millisecond)
 	assert.Equal(t, 1, eventReasons(t, op.Namespace, "pitr")["RetryStarted"])
+	settled(t, op, map[string]int{"pitr": 1})
 }
 
 // The reconciler stops after recording the failure and deleting the old Job, before the
@@ -89,6 +90,7 @@ func TestReconcilerKilledMidRetry(t *testing.T) {
 		func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Complete" && episodeClosed(b) })
 	assert.Len(t, recordsOf(t, b), 1)
 	assert.Equal(t, 2, op.Runs("pitr"))
+	settled(t, op, map[string]int{"pitr": 1})
 }
 
 // The webhook is down and the mutating webhook is failurePolicy Ignore (the chart's
@@ -123,6 +125,7 @@ func TestWebhookDownRetriesWithDefaults(t *testing.T) {
 	recs := recordsOf(t, b)
 	require.Len(t, recs, 1)
 	assert.Equal(t, 2*time.Second, ts(t, recs[0].ExpectedRetryAt).Sub(ts(t, recs[0].DetectFailedAt)), "the default minRetryDuration")
+	settled(t, op, map[string]int{"pitr": 1})
 }
 
 // The reconciler records failures with a merge patch carrying the resourceVersion it

@@ -94,6 +94,7 @@ func TestKernelStateDecidesTheRetry(t *testing.T) {
 		assert.Contains(t, r.RetryReason, "kernel: task absent does not exist")
 		assert.Contains(t, r.OriginalReason, "BackoffLimitExceeded")
 	})
+	settled(t, op, map[string]int{"registered": 1, "paused": 1, "absent": 1})
 }
 
 // retriedOnce waits until a Backup's log-start succeeded on its second run and returns
@@ -121,6 +122,7 @@ func TestKernelProbeFallsBackWhenPDIsDown(t *testing.T) {
 	r := retriedOnce(t, op, "pitr")
 	assert.Contains(t, r.RetryReason, "the kernel state could not be read (read task pitr from "+e.Endpoint)
 	assert.Contains(t, r.RetryReason, "so the retry went ahead without it")
+	settled(t, op, map[string]int{"pitr": 1})
 }
 
 func TestKernelProbeWithClientTLS(t *testing.T) {
@@ -142,6 +144,7 @@ func TestKernelProbeWithClientTLS(t *testing.T) {
 	commitTs, _, _ := unstructured.NestedString(b.Object, "status", "commitTs")
 	assert.Equal(t, "42", commitTs)
 	assert.Equal(t, 1, op.Runs("pitr"))
+	settled(t, op, map[string]int{"pitr": 1})
 }
 
 // A PD that accepts connections and never answers holds a probe for its whole timeout;
@@ -195,6 +198,7 @@ func TestKernelProbeNeverBlocksOtherBackups(t *testing.T) {
 	assert.Contains(t, r.RetryReason, "context deadline exceeded")
 	assert.True(t, ts(t, recordsOf(t, other)[0].DetectFailedAt).Before(ts(t, r.RealRetryAt)),
 		"the other Backup was handled while the probe held the first one: %s vs %s", recordsOf(t, other)[0].DetectFailedAt, r.RealRetryAt)
+	settled(t, op, map[string]int{"stuck": 1, "other": 1})
 }
 
 func jobExists(t *testing.T, ns, backup string) bool {

@@ -58,7 +58,8 @@ func TestNoSecretsInLogs(t *testing.T) {
 	require.NoError(t, op.Start(t.Context(), backup))
 	eventually(t, op.Namespace, "pitr", 30*time.Second, "recovers",
 		func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Complete" && episodeClosed(b) })
-	time.Sleep(5 * time.Second) // at least one rotation
+	settled(t, op, map[string]int{"pitr": 1})
+	time.Sleep(2 * time.Second) // with the settling, at least one rotation
 
 	logs := buf.String()
 	require.Contains(t, logs, "Updated the certificate Secret", "the logs were captured")

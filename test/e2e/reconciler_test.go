@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,15 +30,48 @@ func startReconciler(t *testing.T) *testenv.Server {
 	return s
 }
 
-// operator runs a FakeOperator in a fresh namespace for the rest of the test.
+// operator runs a FakeOperator in a fresh namespace for the rest of the test. A story
+// with an operator must end with settled: a test that passes without showing that its
+// Backups came to rest fails.
 func operator(t *testing.T) *testenv.FakeOperator {
 	t.Helper()
 	op := testenv.NewFakeOperator(env.Client, namespace(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { op.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		settledMu.Lock()
+		defer settledMu.Unlock()
+		if !settledNamespaces[op.Namespace] && !t.Failed() {
+			t.Errorf("the story in namespace %s ended without settled(): nothing showed that its Backups stopped changing", op.Namespace)
+		}
+	})
 	return op
+}
+
+var (
+	settledMu         sync.Mutex
+	settledNamespaces = map[string]bool{}
+)
+
+// settled ends a story: every Backup in op's namespace stops changing (its
+// resourceVersion holds for testenv.SettleHold while the reconciler and the operator
+// still run), and each Backup named in records holds exactly that many retry records.
+// It returns the settled Backups by name.
+func settled(t *testing.T, op *testenv.FakeOperator, records map[string]int) map[string]*unstructured.Unstructured {
+	t.Helper()
+	backups, err := env.Settle(t.Context(), op.Namespace, testenv.SettleHold, 30*time.Second)
+	require.NoError(t, err)
+	for name, n := range records {
+		require.Contains(t, backups, name)
+		assert.Len(t, recordsOf(t, backups[name]), n, "retry records of %s once settled", name)
+	}
+	settledMu.Lock()
+	settledNamespaces[op.Namespace] = true
+	settledMu.Unlock()
+	return backups
 }
 
 // fixtureBackup is the fully populated log Backup of the webhook fixtures, without the
@@ -196,6 +230,7 @@ func TestLogStartFailsTwiceThenSucceeds(t *testing.T) {
 	// Every field the test sent is still there, unchanged: spec, metadata, and the
 	// status fields nobody here owns.
 	assertContains(t, "", withoutOwned(want), roundTrip(t, b.Object))
+	settled(t, op, map[string]int{"pitr": 2})
 }
 
 // withoutOwned drops what the operator and the reconciler legitimately change.
@@ -222,10 +257,9 @@ func TestRetriesExhausted(t *testing.T) {
 	assert.Equal(t, reconciler.ReasonRetryLimitExceeded, entryFailedReason(b))
 	phase, _, _ := unstructured.NestedString(b.Object, "status", "phase")
 	assert.Equal(t, "Failed", phase)
-	// It stays given up: no fourth run.
-	time.Sleep(1500 * time.Millisecond)
+	// It stays given up: no fourth run, nothing more written.
+	settled(t, op, map[string]int{"pitr": 3})
 	assert.Equal(t, 3, op.Runs("pitr"))
-	assert.Len(t, recordsOf(t, fetch(t, op.Namespace, "pitr")), 3)
 	assert.Equal(t, 1, eventReasons(t, op.Namespace, "pitr")["RetryExhausted"])
 }
 
@@ -242,6 +276,7 @@ func TestRetryTimeout(t *testing.T) {
 	assert.Len(t, recordsOf(t, b), 2)
 	assert.Equal(t, reconciler.ReasonRetryTimeout, entryFailedReason(b))
 	assert.Equal(t, 2, op.Runs("pitr"))
+	settled(t, op, map[string]int{"pitr": 2})
 }
 
 func TestPodDeathIsRetried(t *testing.T) {
@@ -257,6 +292,7 @@ func TestPodDeathIsRetried(t *testing.T) {
 	assert.Contains(t, recs[0].RetryReason, "Job backup-pitr-log-start failed while the command was Running")
 	assert.Contains(t, recs[0].OriginalReason, "BackoffLimitExceeded")
 	assert.Equal(t, 2, op.Runs("pitr"))
+	settled(t, op, map[string]int{"pitr": 1})
 }
 
 func TestRestartMidBackoff(t *testing.T) {
@@ -287,6 +323,7 @@ func TestRestartMidBackoff(t *testing.T) {
 	require.Len(t, recs, 1)
 	assert.Equal(t, before.ExpectedRetryAt, recs[0].ExpectedRetryAt)
 	assert.False(t, ts(t, recs[0].RealRetryAt).Before(ts(t, recs[0].ExpectedRetryAt)))
+	settled(t, op, map[string]int{"pitr": 1})
 }
 
 // A writer updating the same Backup's status throughout (as TiDB Operator and the
@@ -339,6 +376,7 @@ func TestConcurrentWriter(t *testing.T) {
 	got, _, _ := unstructured.NestedInt64(final.Object, "status", "writerCounter")
 	assert.Equal(t, n, got, "the writer's last write survived")
 	assert.Equal(t, recs, recordsOf(t, final))
+	settled(t, op, map[string]int{"pitr": 2})
 }
 
 // liveOldPod creates a running pod labelled as the old log-start Job's, but not controlled
@@ -381,4 +419,5 @@ func TestLiveOldPodBlocksTheRetry(t *testing.T) {
 	eventually(t, op.Namespace, "pitr", 20*time.Second, "retries once the pod terminated",
 		func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Complete" && episodeClosed(b) })
 	assert.Equal(t, 2, op.Runs("pitr"))
+	settled(t, op, map[string]int{"pitr": 1})
 }

@@ -34,6 +34,7 @@ func assertRecoveredOnce(t *testing.T, op *testenv.FakeOperator) {
 	assert.Equal(t, int64(2), recs[1].RetryNum)
 	assert.Equal(t, 3, op.Runs("pitr"), "one re-run per failure")
 	require.Eventually(t, func() bool { return eventReasons(t, op.Namespace, "pitr")["RetrySucceeded"] >= 1 }, 10*time.Second, 50*time.Millisecond)
+	settled(t, op, map[string]int{"pitr": 2})
 	assert.Equal(t, 1, eventReasons(t, op.Namespace, "pitr")["RetrySucceeded"], "the episode closed once")
 }
 

@@ -29,6 +29,9 @@ const (
 	BRError Outcome = "br-error"
 	// PodDeath: the pod dies; the Job fails and nobody writes the Backup.
 	PodDeath Outcome = "pod-death"
+	// CommitThenPodDeath: BR registered the task and the backup-manager wrote
+	// status.commitTs, then the pod died before the entry said Complete; the Job fails.
+	CommitThenPodDeath Outcome = "commit-then-pod-death"
 )
 
 // FakeOperator plays the parts a real cluster has but envtest lacks, for log-start
@@ -238,6 +241,12 @@ func (f *FakeOperator) finish(ctx context.Context, backup string, job *batchv1.J
 		err = f.updateBackup(ctx, backup, func(o map[string]any) {
 			setEntry(o, "Running", nil)
 			_ = unstructured.SetNestedField(o, "Running", "status", "phase")
+		})
+	case CommitThenPodDeath:
+		err = f.updateBackup(ctx, backup, func(o map[string]any) {
+			setEntry(o, "Running", nil)
+			_ = unstructured.SetNestedField(o, "Running", "status", "phase")
+			_ = unstructured.SetNestedField(o, "443017185945960449", "status", "commitTs")
 		})
 	}
 	if err != nil {

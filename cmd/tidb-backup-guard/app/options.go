@@ -108,6 +108,12 @@ type Options struct {
 	// is reused.
 	KernelProbeTimeout  time.Duration
 	KernelProbeCacheTTL time.Duration
+	// WriteGuardLimit writes of one Backup in a burst, refilled over WriteGuardWindow,
+	// before the reconciler stops writing it for WriteGuardCooldown (a write loop's
+	// last line of defence); a limit of 0 turns the guard off.
+	WriteGuardLimit    int
+	WriteGuardWindow   time.Duration
+	WriteGuardCooldown time.Duration
 
 	// RestConfig, when set (by tests), is used instead of Kubeconfig.
 	RestConfig *rest.Config
@@ -150,6 +156,9 @@ func NewOptions() *Options {
 		KernelPDEndpoint:        kernel.DefaultEndpointTemplate,
 		KernelProbeTimeout:      kernel.DefaultTimeout,
 		KernelProbeCacheTTL:     kernel.DefaultCacheTTL,
+		WriteGuardLimit:         reconciler.DefaultWriteGuardLimit,
+		WriteGuardWindow:        reconciler.DefaultWriteGuardWindow,
+		WriteGuardCooldown:      reconciler.DefaultWriteGuardCooldown,
 	}
 }
 
@@ -206,6 +215,10 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Secret in the cluster's namespace with the client TLS for PD (ca.crt, tls.crt, tls.key), e.g. {cluster}-cluster-client-secret; empty: no TLS.")
 	fs.DurationVar(&o.KernelProbeTimeout, "kernel-probe-timeout", o.KernelProbeTimeout, "Longest a read from PD may take; past it the retry goes ahead without it.")
 	fs.DurationVar(&o.KernelProbeCacheTTL, "kernel-probe-cache-ttl", o.KernelProbeCacheTTL, "How long a task read from PD is reused.")
+	fs.IntVar(&o.WriteGuardLimit, "write-guard-limit", o.WriteGuardLimit,
+		"Writes of one Backup allowed in a burst before the reconciler stops writing it (a write loop's last line of defence); 0 turns the guard off.")
+	fs.DurationVar(&o.WriteGuardWindow, "write-guard-window", o.WriteGuardWindow, "How long the write guard takes to allow --write-guard-limit writes again.")
+	fs.DurationVar(&o.WriteGuardCooldown, "write-guard-cooldown", o.WriteGuardCooldown, "How long a Backup that tripped the write guard is left unwritten.")
 }
 
 // KernelProbePDEtcd turns on the kernel probe: PD's embedded etcd, read with the etcd v3 client.
@@ -286,6 +299,15 @@ func (o *Options) Validate() field.ErrorList {
 		if !slices.Contains(knownComponents, c) {
 			errs = append(errs, field.NotSupported(field.NewPath("--components").Index(i), c, knownComponents))
 		}
+	}
+	if o.WriteGuardLimit < 0 {
+		errs = append(errs, field.Invalid(field.NewPath("--write-guard-limit"), o.WriteGuardLimit, "must be 0 (off) or more"))
+	}
+	if o.WriteGuardLimit > 0 && o.WriteGuardWindow <= 0 {
+		errs = append(errs, field.Invalid(field.NewPath("--write-guard-window"), o.WriteGuardWindow.String(), "must be greater than 0"))
+	}
+	if o.WriteGuardLimit > 0 && o.WriteGuardCooldown <= 0 {
+		errs = append(errs, field.Invalid(field.NewPath("--write-guard-cooldown"), o.WriteGuardCooldown.String(), "must be greater than 0"))
 	}
 	_, policyErrs := o.DefaultsConfig()
 	return append(errs, policyErrs...)

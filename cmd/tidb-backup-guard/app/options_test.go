@@ -85,6 +85,10 @@ func TestOptionsValidate(t *testing.T) {
 		{name: "unknown placeholder", args: []string{"--kernel-probe=pd-etcd", "--kernel-pd-endpoint=http://{tc}-pd:2379"}, want: []e{{field.ErrorTypeInvalid, "--kernel-pd-endpoint"}}},
 		{name: "zero probe timeout", args: []string{"--kernel-probe=pd-etcd", "--kernel-probe-timeout=0s"}, want: []e{{field.ErrorTypeInvalid, "--kernel-probe-timeout"}}},
 		{name: "templates are not checked while the probe is off", args: []string{"--kernel-pd-endpoint=nonsense"}},
+		{name: "negative write guard", args: []string{"--write-guard-limit=-1"}, want: []e{{field.ErrorTypeInvalid, "--write-guard-limit"}}},
+		{name: "write guard without a window", args: []string{"--write-guard-window=0s"}, want: []e{{field.ErrorTypeInvalid, "--write-guard-window"}}},
+		{name: "write guard without a cooldown", args: []string{"--write-guard-cooldown=0s"}, want: []e{{field.ErrorTypeInvalid, "--write-guard-cooldown"}}},
+		{name: "write guard off ignores its durations", args: []string{"--write-guard-limit=0", "--write-guard-window=0s"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -76,6 +76,9 @@ func newReconcilerManager(o *Options, cfg defaults.Config, reg prometheus.Regist
 		NonRetryable: o.NonRetryableErrors,
 		Metrics:      reconciler.NewMetrics(reg),
 	}
+	if o.WriteGuardLimit > 0 {
+		r.Guard = &reconciler.WriteGuard{Limit: o.WriteGuardLimit, Window: o.WriteGuardWindow, Cooldown: o.WriteGuardCooldown}
+	}
 	if o.KernelProbe == KernelProbePDEtcd {
 		if err := addKernelProbe(mgr, r, o, log); err != nil {
 			return nil, err
