@@ -142,6 +142,17 @@ func FuzzBackupObject(f *testing.F) {
 		_ = json.Unmarshal(object, &before)
 		dropAt(before, policyPath)
 		dropAt(after, policyPath)
+		if schedule {
+			// The log template's mode may change only from the CRD's default (or absent) to log.
+			modePath := []string{"spec", "logBackupTemplate", "backupMode"}
+			was, had := valueAt(before, modePath)
+			now, _ := valueAt(after, modePath)
+			if was != now && !((!had || was == "" || was == "snapshot") && now == "log") {
+				t.Fatalf("the patch %s changed the log template's backupMode from %v to %v", resp.Patch, was, now)
+			}
+			dropAt(before, modePath)
+			dropAt(after, modePath)
+		}
 		if !reflect.DeepEqual(before, after) {
 			t.Fatalf("the patch %s changed more than %s", resp.Patch, strings.Join(policyPath, "."))
 		}
@@ -164,6 +175,19 @@ func dropAt(m map[string]any, path []string) {
 		m = next
 	}
 	delete(m, path[len(path)-1])
+}
+
+// valueAt returns the value at path, and whether it is there.
+func valueAt(m map[string]any, path []string) (any, bool) {
+	for _, p := range path[:len(path)-1] {
+		next, ok := m[p].(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		m = next
+	}
+	v, ok := m[path[len(path)-1]]
+	return v, ok
 }
 
 // causesOn reports a denial cause under the given field path.

@@ -2,22 +2,32 @@ package webhook
 
 import (
 	"context"
+	"fmt"
+	"slices"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
 )
 
 var (
-	backupTemplatePolicyPath    = field.NewPath("spec", "backupTemplate", "backoffRetryPolicy")
-	logBackupTemplatePolicyPath = field.NewPath("spec", "logBackupTemplate", "backoffRetryPolicy")
+	specPath                    = field.NewPath("spec")
+	backupTemplatePolicyPath    = specPath.Child("backupTemplate", "backoffRetryPolicy")
+	logBackupTemplatePolicyPath = specPath.Child("logBackupTemplate", "backoffRetryPolicy")
+	logBackupTemplateModePath   = specPath.Child("logBackupTemplate", "backupMode")
 )
 
-const logBackupTemplatePolicyPointer = "/spec/logBackupTemplate/backoffRetryPolicy"
+const (
+	logBackupTemplatePolicyPointer = "/spec/logBackupTemplate/backoffRetryPolicy"
+	logBackupTemplateModePointer   = "/spec/logBackupTemplate/backupMode"
+)
 
-// mutateSchedule fills the retry policy of a BackupSchedule's logBackupTemplate on CREATE.
-// TiDB Operator copies that template as is into the log Backup it creates, so defaulting
-// the template is what gives scheduled log backups the log policy. The snapshot
-// backupTemplate is never changed.
+// mutateSchedule fills the backupMode and the retry policy of a BackupSchedule's
+// logBackupTemplate on CREATE. TiDB Operator copies that template as is into the log
+// Backup it creates, so defaulting the template is what makes scheduled log backups log
+// backups (defaults.FillLogTemplateMode) with the log policy. The snapshot backupTemplate
+// is never changed.
 func (s *Webhooks) mutateSchedule(_ context.Context, req *request[scheduleView]) (*admissionv1.AdmissionResponse, error) {
 	if req.Operation != admissionv1.Create {
 		return allowed(nil), nil
@@ -33,7 +43,15 @@ func (s *Webhooks) mutateSchedule(_ context.Context, req *request[scheduleView])
 	if tmpl == nil {
 		return allowed(nil), nil
 	}
-	return patched(fillPolicy(s.Config, tmpl.BackoffRetryPolicy, logBackupTemplatePolicyPointer, logBackupTemplatePolicyPath, obj.Metadata.keepSchemaDefaults()))
+	keep := obj.Metadata.keepSchemaDefaults()
+	var ops []patchOp
+	var warnings []string
+	if mode, warning := s.Config.FillLogTemplateMode(tmpl.BackupMode, keep, logBackupTemplateModePath); mode != "" {
+		// "add" sets an object member whether or not it exists (RFC 6902 4.1).
+		ops, warnings = append(ops, patchOp{Op: "add", Path: logBackupTemplateModePointer, Value: mode}), append(warnings, warning)
+	}
+	policyOps, policyWarnings := fillPolicy(s.Config, tmpl.BackoffRetryPolicy, logBackupTemplatePolicyPointer, logBackupTemplatePolicyPath, keep)
+	return patched(append(ops, policyOps...), append(warnings, policyWarnings...))
 }
 
 // validateSchedule checks the policies of both Backup templates.
@@ -78,8 +96,37 @@ func (s *Webhooks) validateSchedule(_ context.Context, req *request[scheduleView
 		e, w := checkPolicy(s.Config, t.cur.BackoffRetryPolicy, old, t.path)
 		errs, warnings = append(errs, e...), append(warnings, w...)
 	}
+	e, w := checkTemplateModes(obj, oldObj, isUpdate)
+	errs, warnings = append(errs, e...), append(warnings, w...)
 	if len(errs) > 0 {
 		return deny(kindBackupSchedule, objectName(req.Name, obj.Metadata), errs, warnings), nil
 	}
 	return allowed(warnings), nil
+}
+
+// checkTemplateModes checks the templates' backupMode. As for the policy, an UPDATE is
+// rejected only if it changes a mode to an invalid one: an old schedule with a wrong mode
+// stays writable (TiDB Operator writes its status), with a warning.
+func checkTemplateModes(obj, oldObj *scheduleView, isUpdate bool) (field.ErrorList, []string) {
+	mode := func(t *backupSpecView) *string {
+		if t == nil {
+			return nil
+		}
+		return &t.BackupMode
+	}
+	errs := defaults.ValidateTemplateModes(mode(obj.Spec.BackupTemplate), mode(obj.Spec.LogBackupTemplate), specPath)
+	if !isUpdate || len(errs) == 0 {
+		return errs, nil
+	}
+	oldErrs := defaults.ValidateTemplateModes(mode(oldObj.Spec.BackupTemplate), mode(oldObj.Spec.LogBackupTemplate), specPath)
+	var changed field.ErrorList
+	var kept []string
+	for _, e := range errs {
+		if slices.ContainsFunc(oldErrs, func(o *field.Error) bool { return o.Field == e.Field && o.BadValue == e.BadValue }) {
+			kept = append(kept, fmt.Sprintf("%s: invalid value %q kept because this update does not change it", e.Field, e.BadValue))
+			continue
+		}
+		changed = append(changed, e)
+	}
+	return changed, kept
 }

@@ -288,6 +288,50 @@ func TestMutateBackupSchedule(t *testing.T) {
 	r.request()["object"] = after
 	assert.Nil(t, admit(t, s, MutateBackupSchedulePath, r).Patch, "second pass patched")
 
+	// A log template left with the CRD's snapshot default, or without a mode, becomes a
+	// log backup, with a warning; the opt-out annotation keeps it as it is.
+	for _, tc := range []struct {
+		name  string
+		mode  any // nil: absent
+		keep  bool
+		want  any
+		warns []string
+	}{
+		{name: "the CRD's default", mode: "snapshot", want: "log",
+			warns: []string{`spec.logBackupTemplate.backupMode: "snapshot" (the CRD's default) set to "log", since this template makes a log backup`}},
+		{name: "absent", mode: nil, want: "log",
+			warns: []string{`spec.logBackupTemplate.backupMode: absent set to "log", since this template makes a log backup`}},
+		{name: "opted out", mode: "snapshot", keep: true, want: "snapshot"},
+		{name: "anything else is the user's, for validation to reject", mode: "volume-snapshot", want: "volume-snapshot"},
+		{name: "already log", mode: "log", want: "log"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := loadReview(t, "create-backupschedule.json")
+			r.set(tc.mode, "spec", "logBackupTemplate", "backupMode")
+			if tc.keep {
+				r.set(map[string]any{defaults.KeepSchemaDefaultsAnnotation: "true"}, "metadata", "annotations")
+			}
+			before := clone(r.object())
+			resp := admit(t, s, MutateBackupSchedulePath, r)
+			require.True(t, resp.Allowed)
+			after := applyTo(t, r, resp)
+			assert.Equal(t, tc.want, after["spec"].(map[string]any)["logBackupTemplate"].(map[string]any)["backupMode"])
+			for _, w := range tc.warns {
+				assert.Contains(t, resp.Warnings, w)
+				assert.Less(t, len(w), 120, "warnings stay short")
+			}
+			if len(tc.warns) == 0 {
+				for _, w := range resp.Warnings {
+					assert.NotContains(t, w, "backupMode")
+				}
+			}
+			assert.Equal(t, without(without(before, "spec", "logBackupTemplate", "backupMode"), "spec", "logBackupTemplate", "backoffRetryPolicy"),
+				without(without(after, "spec", "logBackupTemplate", "backupMode"), "spec", "logBackupTemplate", "backoffRetryPolicy"))
+			r.request()["object"] = after
+			assert.Nil(t, admit(t, s, MutateBackupSchedulePath, r).Patch, "second pass patched")
+		})
+	}
+
 	// Without a log template nothing happens.
 	r = loadReview(t, "create-backupschedule.json")
 	setIn(r.object(), nil, "spec", "logBackupTemplate")
@@ -412,6 +456,46 @@ func TestValidateBackupSchedule(t *testing.T) {
 				r.operation("UPDATE", clone(r.object()))
 				r.set(true, "spec", "pause")
 			},
+		},
+		{
+			name:   "log template that is not a log backup",
+			edit:   func(r review) { r.set("snapshot", "spec", "logBackupTemplate", "backupMode") },
+			causes: []cause{{"FieldValueInvalid", "spec.logBackupTemplate.backupMode"}},
+		},
+		{
+			name:   "log template without backupMode",
+			edit:   func(r review) { r.set(nil, "spec", "logBackupTemplate", "backupMode") },
+			causes: []cause{{"FieldValueRequired", "spec.logBackupTemplate.backupMode"}},
+		},
+		{
+			name:   "snapshot template that is a log backup",
+			edit:   func(r review) { r.set("log", "spec", "backupTemplate", "backupMode") },
+			causes: []cause{{"FieldValueInvalid", "spec.backupTemplate.backupMode"}},
+		},
+		{name: "volume-snapshot template", edit: func(r review) { r.set("volume-snapshot", "spec", "backupTemplate", "backupMode") }},
+		{
+			name: "update keeping a wrong log template mode (status writes stay possible)",
+			edit: func(r review) {
+				r.set("snapshot", "spec", "logBackupTemplate", "backupMode")
+				r.operation("UPDATE", clone(r.object()))
+				r.set(true, "spec", "pause")
+			},
+		},
+		{
+			name: "update changing the log template mode to snapshot",
+			edit: func(r review) {
+				r.operation("UPDATE", clone(r.object()))
+				r.set("snapshot", "spec", "logBackupTemplate", "backupMode")
+			},
+			causes: []cause{{"FieldValueInvalid", "spec.logBackupTemplate.backupMode"}},
+		},
+		{
+			name: "update changing the snapshot template to log",
+			edit: func(r review) {
+				r.operation("UPDATE", clone(r.object()))
+				r.set("log", "spec", "backupTemplate", "backupMode")
+			},
+			causes: []cause{{"FieldValueInvalid", "spec.backupTemplate.backupMode"}},
 		},
 		{
 			name: "update adding a bad log template",

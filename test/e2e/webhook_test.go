@@ -172,6 +172,51 @@ spec:
 		assert.Contains(t, stderr, `spec.logBackupTemplate.backoffRetryPolicy.retryTimeout: Invalid value: "1d"`)
 	})
 
+	t.Run("a log template is a log backup: the CRD's snapshot default is replaced, wrong modes are rejected", func(t *testing.T) {
+		ns := namespace(t)
+		schedule := `
+apiVersion: pingcap.com/v1alpha1
+kind: BackupSchedule
+metadata:
+  name: nomode
+spec:
+  schedule: "0 2 * * *"
+  backupTemplate:
+    br: {cluster: basic}
+    s3: {provider: aws, bucket: backups, prefix: snap}
+  logBackupTemplate:
+    br: {cluster: basic}
+    s3: {provider: aws, bucket: backups, prefix: log}
+`
+		_, stderr, err := env.Kubectl(ctx, schedule, "apply", "-n", ns, "-f", "-")
+		require.NoError(t, err, stderr)
+		assert.Contains(t, stderr, `Warning: spec.logBackupTemplate.backupMode: "snapshot" (the CRD's default) set to "log", since this template makes a log backup`)
+		got := get(t, testenv.BackupScheduleGVK, ns, "nomode")
+		mode, _, _ := unstructured.NestedString(got.Object, "spec", "logBackupTemplate", "backupMode")
+		assert.Equal(t, "log", mode)
+		mode, _, _ = unstructured.NestedString(got.Object, "spec", "backupTemplate", "backupMode")
+		assert.Equal(t, "snapshot", mode, "the snapshot template keeps its default")
+
+		// An UPDATE that makes the log template a snapshot again is rejected with the path.
+		got.Object["spec"].(map[string]any)["logBackupTemplate"].(map[string]any)["backupMode"] = "snapshot"
+		err = env.Client.Update(ctx, got)
+		require.True(t, apierrors.IsInvalid(err), "%v", err)
+		assert.Contains(t, err.Error(), `spec.logBackupTemplate.backupMode: Invalid value: "snapshot"`)
+
+		// Opted out: the snapshot default stays, and validation rejects it.
+		optOut := strings.Replace(schedule, "  name: nomode\n", "  name: optout\n  annotations:\n    tidb-backup-guard.io/keep-schema-defaults: \"true\"\n", 1)
+		_, stderr, err = env.Kubectl(ctx, optOut, "apply", "-n", ns, "-f", "-")
+		require.Error(t, err)
+		assert.Contains(t, stderr, `spec.logBackupTemplate.backupMode: Invalid value: "snapshot": must be "log"`)
+
+		// The mirror mistake: a periodic snapshot template that is a log backup.
+		mirror := strings.Replace(strings.Replace(schedule, "name: nomode", "name: mirror", 1),
+			"  backupTemplate:\n", "  backupTemplate:\n    backupMode: log\n", 1)
+		_, stderr, err = env.Kubectl(ctx, mirror, "apply", "-n", ns, "-f", "-")
+		require.Error(t, err)
+		assert.Contains(t, stderr, `spec.backupTemplate.backupMode: Invalid value: "log": must not be "log"`)
+	})
+
 	t.Run("server-side dry-run shows the defaults and stores nothing", func(t *testing.T) {
 		ns := namespace(t)
 		stdout, stderr, err := env.Kubectl(ctx, logBackupYAML, "apply", "-n", ns, "--dry-run=server", "-o", "json", "-f", "-")

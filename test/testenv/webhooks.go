@@ -14,11 +14,12 @@ import (
 )
 
 // Match conditions of the validating webhooks: an UPDATE reaches them only when it
-// changes a retry policy, the only UPDATE they can reject. Status writes by TiDB Operator
+// changes a retry policy (or a schedule template's backupMode), the only UPDATE they can
+// reject. Status writes by TiDB Operator
 // and the backup-manager then never depend on this server being up.
 const (
 	ValidateBackupCondition   = `request.operation != 'UPDATE' || (has(object.spec) && has(object.spec.backoffRetryPolicy) ? object.spec.backoffRetryPolicy : {}) != (has(oldObject.spec) && has(oldObject.spec.backoffRetryPolicy) ? oldObject.spec.backoffRetryPolicy : {})`
-	ValidateScheduleCondition = `request.operation != 'UPDATE' || (has(object.spec) && has(object.spec.backupTemplate) && has(object.spec.backupTemplate.backoffRetryPolicy) ? object.spec.backupTemplate.backoffRetryPolicy : {}) != (has(oldObject.spec) && has(oldObject.spec.backupTemplate) && has(oldObject.spec.backupTemplate.backoffRetryPolicy) ? oldObject.spec.backupTemplate.backoffRetryPolicy : {}) || (has(object.spec) && has(object.spec.logBackupTemplate) && has(object.spec.logBackupTemplate.backoffRetryPolicy) ? object.spec.logBackupTemplate.backoffRetryPolicy : {}) != (has(oldObject.spec) && has(oldObject.spec.logBackupTemplate) && has(oldObject.spec.logBackupTemplate.backoffRetryPolicy) ? oldObject.spec.logBackupTemplate.backoffRetryPolicy : {})`
+	ValidateScheduleCondition = `request.operation != 'UPDATE' || (has(object.spec) && has(object.spec.backupTemplate) && has(object.spec.backupTemplate.backoffRetryPolicy) ? object.spec.backupTemplate.backoffRetryPolicy : {}) != (has(oldObject.spec) && has(oldObject.spec.backupTemplate) && has(oldObject.spec.backupTemplate.backoffRetryPolicy) ? oldObject.spec.backupTemplate.backoffRetryPolicy : {}) || (has(object.spec) && has(object.spec.logBackupTemplate) && has(object.spec.logBackupTemplate.backoffRetryPolicy) ? object.spec.logBackupTemplate.backoffRetryPolicy : {}) != (has(oldObject.spec) && has(oldObject.spec.logBackupTemplate) && has(oldObject.spec.logBackupTemplate.backoffRetryPolicy) ? oldObject.spec.logBackupTemplate.backoffRetryPolicy : {}) || (has(object.spec) && has(object.spec.backupTemplate) && has(object.spec.backupTemplate.backupMode) ? object.spec.backupTemplate.backupMode : '') != (has(oldObject.spec) && has(oldObject.spec.backupTemplate) && has(oldObject.spec.backupTemplate.backupMode) ? oldObject.spec.backupTemplate.backupMode : '') || (has(object.spec) && has(object.spec.logBackupTemplate) && has(object.spec.logBackupTemplate.backupMode) ? object.spec.logBackupTemplate.backupMode : '') != (has(oldObject.spec) && has(oldObject.spec.logBackupTemplate) && has(oldObject.spec.logBackupTemplate.backupMode) ? oldObject.spec.logBackupTemplate.backupMode : '')`
 )
 
 // Names of the webhook configurations the tests register.
