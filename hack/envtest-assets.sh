@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the binaries the tests and the demo need -- kube-apiserver, kubectl, etcd, helm
-# and staticcheck -- from the Go module proxy, once, into a cache directory, and prints that
-# directory as the last line of stdout. Progress goes to stderr.
+# Builds the binaries the tests and the demo need -- kube-apiserver, kubectl, etcd, helm,
+# staticcheck and TiDB Operator's controller-manager -- from the Go module proxy, once, into
+# a cache directory, and prints that directory as the last line of stdout. TiDB Operator's
+# released CRDs (manifests/crd/v1 of its module) are copied beside them, into
+# tidb-operator-crds/. Progress goes to stderr.
 #
 # The versions come from the tools modules under hack/tools/ (their go.mod files are the
 # single source of truth) and are part of the cache path, so a version bump builds anew
@@ -20,7 +22,8 @@ k8s=$(modversion kube k8s.io/kubernetes)
 etcd=$(modversion etcd go.etcd.io/etcd/server/v3)
 helm=$(modversion helm helm.sh/helm/v3)
 staticcheck=$(modversion lint honnef.co/go/tools)
-dir="$cache_root/assets/k8s-$k8s-etcd-$etcd-helm-$helm-staticcheck-$staticcheck"
+tidbop=$(modversion tidb-operator github.com/pingcap/tidb-operator)
+dir="$cache_root/assets/k8s-$k8s-etcd-$etcd-helm-$helm-staticcheck-$staticcheck-tidb-operator-$tidbop"
 mkdir -p "$dir"
 
 log() { printf '[envtest-assets %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -49,5 +52,17 @@ build kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver
 build kubectl kube k8s.io/kubernetes/cmd/kubectl
 build helm helm helm.sh/helm/v3/cmd/helm
 build staticcheck lint honnef.co/go/tools/cmd/staticcheck
+build tidb-controller-manager tidb-operator github.com/pingcap/tidb-operator/cmd/controller-manager
+
+# TiDB Operator's CRDs, as released in its module (the same version as its binary).
+if [ ! -f "$dir/tidb-operator-crds/pingcap.com_backups.yaml" ]; then
+	src=$(cd "$tools/tidb-operator" && go mod download github.com/pingcap/tidb-operator && go list -m -f '{{.Dir}}' github.com/pingcap/tidb-operator)
+	rm -rf "$dir/.tidb-operator-crds.tmp"
+	cp -r "$src/manifests/crd/v1" "$dir/.tidb-operator-crds.tmp"
+	chmod -R u+w "$dir/.tidb-operator-crds.tmp"
+	mv "$dir/.tidb-operator-crds.tmp" "$dir/tidb-operator-crds"
+	log "tidb-operator-crds: copied from $src/manifests/crd/v1"
+fi
+log "TiDB Operator $tidbop: $dir/tidb-controller-manager and $dir/tidb-operator-crds/"
 
 echo "$dir"

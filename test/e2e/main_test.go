@@ -34,6 +34,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer func() {
+		stopTiDBOperator()
 		if err := env.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: stop control plane: %v\n", err)
 		}

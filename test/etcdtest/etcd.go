@@ -27,7 +27,14 @@ import (
 type Options struct {
 	// TLS serves clients over TLS and requires a client certificate signed by CA.
 	TLS bool
+	// Host is the loopback address to serve on (default 127.0.0.1). With a host of its
+	// own, etcd serves clients on PD's port 2379, as PD does: TiDB Operator dials
+	// <cluster>-pd.<namespace>:2379, and the tests map that name to Host.
+	Host string
 }
+
+// PDClientPort is PD's client port, which TiDB Operator dials.
+const PDClientPort = 2379
 
 // Etcd is a running etcd server.
 type Etcd struct {
@@ -63,8 +70,10 @@ func Start(opts Options) (*Etcd, error) {
 	if err != nil {
 		return nil, err
 	}
-	clientPort, err := assets.FreePort()
-	if err != nil {
+	host, clientPort := "127.0.0.1", PDClientPort
+	if opts.Host != "" {
+		host = opts.Host
+	} else if clientPort, err = assets.FreePort(); err != nil {
 		return nil, err
 	}
 	peerPort, err := assets.FreePort()
@@ -78,7 +87,7 @@ func Start(opts Options) (*Etcd, error) {
 		if e.CA, err = testcerts.NewCA(24 * time.Hour); err != nil {
 			return nil, err
 		}
-		serverCert, serverKey, err := e.CA.Issue(x509.ExtKeyUsageServerAuth, 24*time.Hour, "127.0.0.1", "localhost")
+		serverCert, serverKey, err := e.CA.Issue(x509.ExtKeyUsageServerAuth, 24*time.Hour, host, "localhost")
 		if err != nil {
 			return nil, err
 		}
@@ -92,7 +101,7 @@ func Start(opts Options) (*Etcd, error) {
 			return nil, err
 		}
 	}
-	e.Endpoint = fmt.Sprintf("%s://127.0.0.1:%d", scheme, clientPort)
+	e.Endpoint = fmt.Sprintf("%s://%s:%d", scheme, host, clientPort)
 	peer := "http://127.0.0.1:" + strconv.Itoa(peerPort)
 	e.args = []string{
 		"--name", "pd",

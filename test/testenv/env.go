@@ -37,12 +37,21 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// AssetsDir returns KUBEBUILDER_ASSETS, checked to hold the control plane, kubectl and helm.
+// AssetsDir returns KUBEBUILDER_ASSETS, checked to hold the control plane, kubectl, helm
+// and TiDB Operator (its controller-manager and CRDs).
 func AssetsDir() (string, error) {
-	return assets.Dir("kube-apiserver", "etcd", "kubectl", "helm")
+	return assets.Dir("kube-apiserver", "etcd", "kubectl", "helm", TiDBOperatorBinary, TiDBOperatorCRDs)
 }
 
-// Start runs kube-apiserver and etcd with the test CRDs installed.
+// Where hack/envtest-assets.sh puts TiDB Operator, inside KUBEBUILDER_ASSETS: its
+// controller-manager, and the ten CRDs it releases (manifests/crd/v1 of its module).
+const (
+	TiDBOperatorBinary = "tidb-controller-manager"
+	TiDBOperatorCRDs   = "tidb-operator-crds"
+)
+
+// Start runs kube-apiserver and etcd with TiDB Operator's released CRDs installed: the
+// schema users have, pruning, defaults and all, not a model of it.
 func Start() (*Env, error) {
 	assets, err := AssetsDir()
 	if err != nil {
@@ -54,7 +63,7 @@ func Start() (*Env, error) {
 	}
 	e := &Env{AssetsDir: assets, Dir: dir}
 	e.env = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "test", "crds")},
+		CRDDirectoryPaths:     []string{filepath.Join(assets, TiDBOperatorCRDs)},
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
 	}

@@ -4,18 +4,23 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/test/etcdtest"
 )
 
 // Outcome is how one run of a log-start Job ends in a FakeOperator script.
@@ -40,18 +45,31 @@ const (
 // write Scheduled), the backup-manager in the pod (the scripted outcome of each run), and
 // the garbage collector (foreground deletion of Jobs: delete their pods, then drop the
 // foregroundDeletion finalizer). Its writes carry resourceVersions, like the real ones.
+//
+// With RealOperator set, TiDB Operator's real controller-manager runs beside it
+// (StartTiDBOperator) and does its own part: it creates the Jobs, writes Scheduled, and
+// re-runs a command handed back as RetryFailed. The FakeOperator then only plays what
+// envtest lacks: the pod's outcome (the backup-manager's writes and, on success, BR
+// registering the task in PD), the Job controller (Job status) and the garbage
+// collector.
 type FakeOperator struct {
 	Client    client.Client
 	Namespace string
+	// RealOperator: TiDB Operator's controller-manager creates and re-runs the Jobs.
+	RealOperator bool
+	// PD, if set, is the cluster's PD (an etcdtest): a log-start that succeeds registers
+	// its task there, as BR does, so TiDB Operator's tracker finds it.
+	PD *clientv3.Client
 
 	mu      sync.Mutex
 	scripts map[string][]Outcome
 	runs    map[string]int
+	jobs    map[types.UID]bool // the Jobs seen, with RealOperator
 }
 
 // NewFakeOperator returns a FakeOperator for a namespace.
 func NewFakeOperator(c client.Client, namespace string) *FakeOperator {
-	return &FakeOperator{Client: c, Namespace: namespace, scripts: map[string][]Outcome{}, runs: map[string]int{}}
+	return &FakeOperator{Client: c, Namespace: namespace, scripts: map[string][]Outcome{}, runs: map[string]int{}, jobs: map[types.UID]bool{}}
 }
 
 // Script sets how the next runs of a Backup's log-start end; runs beyond the script keep
@@ -71,15 +89,21 @@ func (f *FakeOperator) Runs(backup string) int {
 
 const logStart = "log-start"
 
+// CommitTs is the start ts of every log backup task the FakeOperator's BR registers.
+const CommitTs uint64 = 443017185945960449
+
 // JobName is TiDB Operator's Job name for a Backup's log-start.
 func JobName(backup string) string { return "backup-" + backup + "-" + logStart }
 
-// Start creates a log Backup the way TiDB Operator's first sync leaves it: the log-start
-// Job created and its entry Scheduled.
+// Start creates a log Backup. Without RealOperator it also does what TiDB Operator's first
+// sync does: the log-start Job created and its entry Scheduled.
 func (f *FakeOperator) Start(ctx context.Context, backup *unstructured.Unstructured) error {
 	backup.SetNamespace(f.Namespace)
 	if err := f.Client.Create(ctx, backup); err != nil {
 		return fmt.Errorf("create backup: %w", err)
+	}
+	if f.RealOperator {
+		return nil
 	}
 	return f.runJob(ctx, backup.GetName())
 }
@@ -154,7 +178,17 @@ func (f *FakeOperator) syncBackup(ctx context.Context, b *unstructured.Unstructu
 		return err
 	}
 	exists := err == nil
+	if f.RealOperator && exists {
+		f.mu.Lock()
+		if !f.jobs[job.UID] {
+			f.jobs[job.UID] = true
+			f.runs[name]++
+		}
+		f.mu.Unlock()
+	}
 	switch {
+	case f.RealOperator && phase == "RetryFailed":
+		// TiDB Operator's part.
 	case phase == "RetryFailed" && exists:
 		// TiDB Operator deletes a finished old Job itself; a running one blocks.
 		if job.DeletionTimestamp == nil && finished(job) {
@@ -226,10 +260,16 @@ func (f *FakeOperator) finish(ctx context.Context, backup string, job *batchv1.J
 	var err error
 	switch outcome {
 	case Succeed:
+		if f.PD != nil {
+			// BR registers the task before the backup-manager reports success.
+			if err := etcdtest.PutTask(ctx, f.PD, backup, CommitTs); err != nil {
+				return fmt.Errorf("register task %s in PD: %w", backup, err)
+			}
+		}
 		err = f.updateBackup(ctx, backup, func(o map[string]any) {
 			setEntry(o, "Complete", nil)
 			_ = unstructured.SetNestedField(o, "Running", "status", "phase")
-			_ = unstructured.SetNestedField(o, "443017185945960449", "status", "commitTs")
+			_ = unstructured.SetNestedField(o, strconv.FormatUint(CommitTs, 10), "status", "commitTs")
 		})
 	case BRError:
 		err = f.updateBackup(ctx, backup, func(o map[string]any) {
@@ -246,7 +286,7 @@ func (f *FakeOperator) finish(ctx context.Context, backup string, job *batchv1.J
 		err = f.updateBackup(ctx, backup, func(o map[string]any) {
 			setEntry(o, "Running", nil)
 			_ = unstructured.SetNestedField(o, "Running", "status", "phase")
-			_ = unstructured.SetNestedField(o, "443017185945960449", "status", "commitTs")
+			_ = unstructured.SetNestedField(o, strconv.FormatUint(CommitTs, 10), "status", "commitTs")
 		})
 	}
 	if err != nil {

@@ -1,0 +1,220 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
+	"github.com/tidb-backup-guard/tidb-backup-guard/test/etcdtest"
+	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
+)
+
+// The stories in this file run beside TiDB Operator's real controller-manager (v1.6.6,
+// built by hack/envtest-assets.sh), which creates the Jobs, re-runs a command our
+// reconciler hands back, and tracks running log backups in PD.
+
+// realOperatorLabel marks the objects the shared controller-manager acts on (its
+// -selector): the suites that still model TiDB Operator with a FakeOperator share the
+// API server and must not be disturbed.
+const realOperatorLabel = "test.tidb-backup-guard.io/operator"
+
+var (
+	tidbOnce sync.Once
+	tidbOp   *testenv.TiDBOperator
+	tidbErr  error
+	// realStories numbers the stories beside the real controller-manager: story n has the
+	// namespace e2e-real-n, whose PD listens on 127.0.0.(10+n).
+	realStories atomic.Int32
+)
+
+// maxRealStories bounds the namespaces whose PD name the controller-manager knows from
+// its start (Go's resolver may keep an old /etc/hosts for 5 seconds, so the names are
+// there before any story needs one).
+const maxRealStories = 40
+
+func realStory(n int32) (namespace, pdHost string) {
+	return fmt.Sprintf("e2e-real-%d", n), fmt.Sprintf("127.0.0.%d", 10+n)
+}
+
+// tidbOperator returns the shared controller-manager, started on first use (TestMain
+// stops it).
+func tidbOperator(t *testing.T) *testenv.TiDBOperator {
+	t.Helper()
+	tidbOnce.Do(func() {
+		hosts := map[string]string{}
+		for n := int32(1); n <= maxRealStories; n++ {
+			ns, host := realStory(n)
+			hosts["basic-pd."+ns] = host
+		}
+		tidbOp, tidbErr = env.StartTiDBOperator(t.Context(), realOperatorLabel+"=real", hosts)
+	})
+	require.NoError(t, tidbErr)
+	return tidbOp
+}
+
+func stopTiDBOperator() {
+	if tidbOp != nil {
+		_ = tidbOp.Stop()
+	}
+}
+
+// realCluster prepares a namespace for a story beside the real controller-manager: a
+// Ready TidbCluster "basic", its PD (an etcd on a loopback address of its own, port 2379)
+// reachable by TiDB Operator as basic-pd.<namespace>, and a FakeOperator that plays only
+// what envtest lacks (the pod's outcome, the Job controller, the garbage collector).
+// The story must end with settled, as every story does.
+func realCluster(t *testing.T) (*testenv.FakeOperator, *clientv3.Client) {
+	t.Helper()
+	tidb := tidbOperator(t)
+	n := realStories.Add(1)
+	require.LessOrEqual(t, n, int32(maxRealStories), "raise maxRealStories")
+	ns, host := realStory(n)
+	require.NoError(t, env.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	_, pd := etcdtest.StartT(t, etcdtest.Options{Host: host})
+	op := testenv.NewFakeOperator(env.Client, ns)
+	op.RealOperator, op.PD = true, pd
+	require.NoError(t, testenv.CreateReadyTidbCluster(t.Context(), env.Client, op.Namespace, "basic", map[string]string{realOperatorLabel: "real"}))
+	// The storage Secret the fixture names: TiDB Operator reads it into the Job's env.
+	require.NoError(t, env.Client.Create(t.Context(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: op.Namespace, Name: "s3-secret"},
+		Data:       map[string][]byte{"access_key": []byte("AKIA-TEST"), "secret_key": []byte("s3-secret-value")},
+	}))
+	runOperator(t, op)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("tidb-controller-manager log (last lines about %s):\n%s", op.Namespace, logAbout(tidb.Log(), op.Namespace, 60))
+		}
+	})
+	return op, pd
+}
+
+// entryReason is the reason of the log-start entry's condition of a type.
+func entryReason(b *unstructured.Unstructured, condType string) string {
+	conds, _, _ := unstructured.NestedSlice(b.Object, "status", "logSubCommandStatuses", "log-start", "conditions")
+	for _, c := range conds {
+		if m, ok := c.(map[string]any); ok && m["type"] == condType {
+			r, _ := m["reason"].(string)
+			return r
+		}
+	}
+	return ""
+}
+
+// logAbout returns the last n lines of a log that mention s.
+func logAbout(log, s string, n int) string {
+	var lines []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, s) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// realBackup is richLogBackup for the real controller-manager: labelled for its selector,
+// its cluster in its own namespace.
+func realBackup(t *testing.T, name string) *unstructured.Unstructured {
+	t.Helper()
+	b := richLogBackup(t, name, quickPolicy)
+	labels := b.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[realOperatorLabel] = "real"
+	b.SetLabels(labels)
+	unstructured.RemoveNestedField(b.Object, "spec", "br", "clusterNamespace")
+	return b
+}
+
+// Our RetryFailed hand-off makes TiDB Operator itself re-run log-start: it creates a new
+// Job after each retry the reconciler starts, and once log-start succeeds (BR registered
+// the task in PD) its tracker finds the task and leaves the Backup running.
+func TestRealOperatorRerunsAfterTheHandOff(t *testing.T) {
+	startReconciler(t)
+	op, _ := realCluster(t)
+	op.Script("pitr", testenv.BRError, testenv.PodDeath, testenv.Succeed)
+	require.NoError(t, op.Start(t.Context(), realBackup(t, "pitr")))
+
+	b := eventually(t, op.Namespace, "pitr", 60*time.Second, "log-start recovers beside the real operator",
+		func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Complete" && episodeClosed(b) })
+	recs := recordsOf(t, b)
+	require.Len(t, recs, 2)
+	assert.Contains(t, recs[0].OriginalReason, "failed to connect to PD")
+	assert.Contains(t, recs[1].RetryReason, "Job backup-pitr-log-start failed while the command was Running")
+	assert.Equal(t, 3, op.Runs("pitr"), "TiDB Operator created one Job per run")
+	settled(t, op, map[string]int{"pitr": 2})
+	b = fetch(t, op.Namespace, "pitr")
+	assert.Equal(t, "Complete", entryPhase(b), "TiDB Operator's tracker found the task in PD")
+	phase, _, _ := unstructured.NestedString(b.Object, "status", "phase")
+	assert.Equal(t, "Running", phase)
+}
+
+// What TiDB Operator's tracker (v1.6.4+) writes about a running log backup, and what our
+// reconciler does about it, with the kernel probe off and on: it never fights the
+// operator's writes, writes no duplicate record, and comes to rest.
+func TestRealOperatorTrackerInterplay(t *testing.T) {
+	for _, probe := range []bool{false, true} {
+		t.Run(fmt.Sprintf("kernel probe %v", probe), func(t *testing.T) {
+			op, pd := realCluster(t)
+			s, err := env.StartReconciler(t.Context(), testLog(), func(o *app.Options) {
+				if probe {
+					o.KernelProbe = app.KernelProbePDEtcd
+					o.KernelPDEndpoint = pd.Endpoints()[0]
+				}
+			})
+			require.NoError(t, err)
+			t.Cleanup(func() { assert.NoError(t, s.Stop()) })
+			ctx := t.Context()
+			names := []string{"healthy", "absent", "paused"}
+			for _, name := range names {
+				op.Script(name, testenv.Succeed)
+				require.NoError(t, op.Start(ctx, realBackup(t, name)))
+			}
+			for _, name := range names {
+				eventually(t, op.Namespace, name, 60*time.Second, "log-start succeeds",
+					func(b *unstructured.Unstructured) bool { return b.Object["status"] != nil && entryPhase(b) == "Complete" })
+			}
+			// TiKV pauses the task of "paused" on an error: TiDB Operator records it
+			// (RetryFailed, LogBackupErrorPaused) and resumes nothing; neither do we (yet).
+			require.NoError(t, etcdtest.PauseByError(ctx, pd, "paused", 4, "KV:LogBackup:Io", "disk full"))
+			// The task of "absent" disappears from PD: TiDB Operator marks the Backup
+			// Failed (LogBackupTaskNotFound) and never re-runs it; we record it once and
+			// keep its words.
+			_, err = pd.Delete(ctx, "/tidb/br-stream/info/absent")
+			require.NoError(t, err)
+			b := eventually(t, op.Namespace, "absent", 90*time.Second, "TiDB Operator marks the missing task Failed",
+				func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Failed" })
+			cond := failedCondition(b)
+			require.NotNil(t, cond)
+			assert.Equal(t, "LogBackupTaskNotFound", cond["reason"])
+
+			b = eventually(t, op.Namespace, "paused", 90*time.Second, "TiDB Operator records the error pause",
+				func(b *unstructured.Unstructured) bool { return entryPhase(b) == "RetryFailed" })
+			assert.Equal(t, "LogBackupErrorPaused", entryReason(b, "RetryFailed"))
+
+			backups := settled(t, op, map[string]int{"healthy": 0, "absent": 1, "paused": 0})
+			assert.Equal(t, "RetryFailed", entryPhase(backups["paused"]), "nobody resumes it")
+			assert.True(t, episodeClosed(backups["paused"]), "no episode of ours")
+			assert.Equal(t, "Complete", entryPhase(backups["healthy"]), "a healthy task stays as it is")
+			assert.True(t, gaveUp(backups["absent"]))
+			assert.Equal(t, "LogBackupTaskNotFound", failedCondition(backups["absent"])["reason"], "TiDB Operator's words stay")
+			assert.Contains(t, recordsOf(t, backups["absent"])[0].OriginalReason, "LogBackupTaskNotFound")
+			assert.Equal(t, 1, eventReasons(t, op.Namespace, "absent")[reconciler.ReasonRetrySkipped])
+		})
+	}
+}
