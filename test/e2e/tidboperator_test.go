@@ -10,10 +10,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app"
 	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
@@ -187,7 +187,9 @@ func TestRealOperatorTrackerInterplay(t *testing.T) {
 			}
 			for _, name := range names {
 				eventually(t, op.Namespace, name, 60*time.Second, "log-start succeeds",
-					func(b *unstructured.Unstructured) bool { return b.Object["status"] != nil && entryPhase(b) == "Complete" })
+					func(b *unstructured.Unstructured) bool {
+						return b.Object["status"] != nil && entryPhase(b) == "Complete"
+					})
 			}
 			// TiKV pauses the task of "paused" on an error: TiDB Operator records it
 			// (RetryFailed, LogBackupErrorPaused) and resumes nothing; neither do we (yet).
