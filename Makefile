@@ -12,7 +12,7 @@ BUILD := CGO_ENABLED=0 go build -trimpath -tags grpcnotrace -ldflags "$(LDFLAGS)
 # Assets are built on first use; the script prints their directory last.
 ASSETS = $$(hack/envtest-assets.sh | tail -n 1)
 
-.PHONY: all build test unit demo assets vet lint fuzz bench clean
+.PHONY: all build test test-compat unit demo assets vet lint fuzz bench clean
 
 all: build
 
@@ -30,6 +30,9 @@ lint: vet ## go vet and staticcheck (built by hack/envtest-assets.sh).
 
 test: lint ## Run every test, integration suites against a real API server included.
 	assets=$(ASSETS); KUBEBUILDER_ASSETS=$$assets go test -count=1 -timeout 30m ./...
+
+test-compat: ## The stories beside TiDB Operator, against each served version (VERSIONS="v1.6.6 v1.6.0" for some).
+	hack/compat.sh $(VERSIONS)
 
 unit: ## Unit tests only (no control plane).
 	go test -count=1 ./defaults/... ./webhook/... ./cmd/...

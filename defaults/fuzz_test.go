@@ -37,7 +37,7 @@ func FuzzPolicy(f *testing.F) {
 		if after, _ := cfg.ValidatePolicy(d.Result, policyPath); len(after) > 0 {
 			t.Fatalf("a valid policy %v became invalid after defaulting: %v", in.Map(), after)
 		}
-		p, perrs := cfg.Effective(d.Result, policyPath)
+		p, perrs := cfg.Effective(d.Result, keep, policyPath)
 		if len(perrs) > 0 {
 			t.Fatalf("a defaulted policy is not enforceable: %v", perrs)
 		}

@@ -124,21 +124,17 @@ func (c Config) largestDefaultMax() int64 {
 	return max(*SchemaDefaults.MaxRetryTimes, c.LogDefaults.MaxRetryTimes)
 }
 
-// Effective returns the policy the reconciler enforces for a log backup: the fields
-// written on the object, with missing ones taken from the configured log defaults. A
-// malformed policy returns its validation errors and no policy.
-func (c Config) Effective(f Fields, fldPath *field.Path) (Policy, field.ErrorList) {
-	filled := f
-	d := c.LogDefaults.Fields()
-	if filled.MinRetryDuration == nil {
-		filled.MinRetryDuration = d.MinRetryDuration
-	}
-	if filled.MaxRetryTimes == nil {
-		filled.MaxRetryTimes = d.MaxRetryTimes
-	}
-	if filled.RetryTimeout == nil {
-		filled.RetryTimeout = d.RetryTimeout
-	}
+// Effective returns the policy the reconciler enforces for a log backup: the policy the
+// mutating webhook would have given it (FillLog: missing fields from the configured log
+// defaults, and the CRD's snapshot defaults, held exactly, read as unset unless
+// keepSchemaDefaults or c.ReplaceSchemaDefaults says otherwise). A Backup may never have
+// met the webhook (created before it, or while it was down), and TiDB Operator's own
+// status writes send the policy it decoded, so the API server fills the CRD's 300s / 2 /
+// 30m into a Backup created without one at its first write by TiDB Operator: the
+// reconciler must read those values as the webhook does. A malformed policy returns its
+// validation errors and no policy.
+func (c Config) Effective(f Fields, keepSchemaDefaults bool, fldPath *field.Path) (Policy, field.ErrorList) {
+	filled := c.FillLog(f, keepSchemaDefaults, fldPath).Result
 	if errs, _ := c.ValidatePolicy(filled, fldPath); len(errs) > 0 {
 		return Policy{}, errs
 	}

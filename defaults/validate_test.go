@@ -108,17 +108,20 @@ func TestConfigEffective(t *testing.T) {
 	tests := []struct {
 		name string
 		in   Fields
+		keep bool
 		want Policy
 		errs int
 	}{
 		{name: "absent policy gets log defaults", in: Fields{}, want: BuiltinLogDefaults},
+		{name: "the CRD's snapshot defaults read as unset", in: Fields{s("300s"), i(2), s("30m")}, want: BuiltinLogDefaults},
+		{name: "the CRD's snapshot defaults kept by the opt-out", in: Fields{s("300s"), i(2), s("30m")}, keep: true, want: Policy{300 * time.Second, 2, 30 * time.Minute}},
 		{name: "partial policy keeps what is set", in: Fields{MaxRetryTimes: i(0)}, want: Policy{30 * time.Second, 0, 30 * time.Minute}},
 		{name: "full policy as written", in: Fields{s("1m"), i(3), s("1h")}, want: Policy{time.Minute, 3, time.Hour}},
 		{name: "malformed policy", in: Fields{MinRetryDuration: s("30")}, errs: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, errs := cfg.Effective(tc.in, policyPath)
+			got, errs := cfg.Effective(tc.in, tc.keep, policyPath)
 			assert.Len(t, errs, tc.errs)
 			assert.Equal(t, tc.want, got)
 		})

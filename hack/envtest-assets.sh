@@ -63,6 +63,7 @@ if [ ! -f "$dir/tidb-operator-crds/pingcap.com_backups.yaml" ]; then
 	mv "$dir/.tidb-operator-crds.tmp" "$dir/tidb-operator-crds"
 	log "tidb-operator-crds: copied from $src/manifests/crd/v1"
 fi
+echo "$tidbop" >"$dir/tidb-operator-version"
 log "TiDB Operator $tidbop: $dir/tidb-controller-manager and $dir/tidb-operator-crds/"
 
 echo "$dir"

@@ -3,6 +3,8 @@ package reconciler
 import (
 	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
 )
 
 // The cache holds only what decisions read. It can: every write and deletion happens
@@ -25,8 +27,14 @@ func StripBackup(obj any) (any, error) {
 	out.SetResourceVersion(u.GetResourceVersion())
 	out.SetGeneration(u.GetGeneration())
 	out.SetDeletionTimestamp(u.GetDeletionTimestamp())
-	if ep, ok := u.GetAnnotations()[EpisodeAnnotation]; ok {
-		out.SetAnnotations(map[string]string{EpisodeAnnotation: ep})
+	kept := map[string]string{}
+	for _, a := range []string{EpisodeAnnotation, defaults.KeepSchemaDefaultsAnnotation} {
+		if v, ok := u.GetAnnotations()[a]; ok {
+			kept[a] = v
+		}
+	}
+	if len(kept) > 0 {
+		out.SetAnnotations(kept)
 	}
 	keep := func(path ...string) {
 		if v, found, _ := unstructured.NestedFieldNoCopy(u.Object, path...); found {

@@ -25,6 +25,9 @@ func TestStrippedObjectsDecideAlike(t *testing.T) {
 		obj(entry(CmdStart, PhaseFailed), episode(CmdStart, false), records(rec(1, 0, 30*time.Second, false)),
 			set("spec.logTruncateUntil", "5"), set("status.commitTs", "4"), set("spec.logSubcommand", CmdPause)),
 		obj(entry(CmdStart, PhaseRunning), set("metadata.deletionTimestamp", rfc3339(t0)), set("spec.backoffRetryPolicy", map[string]any{"minRetryDuration": "30"})),
+		// The opt-out annotation decides how the CRD's snapshot defaults read.
+		obj(entry(CmdStart, PhaseFailed), set("spec.backoffRetryPolicy", map[string]any{"minRetryDuration": "300s", "maxRetryTimes": int64(2), "retryTimeout": "30m"}),
+			set("metadata.annotations", map[string]any{"tidb-backup-guard.io/keep-schema-defaults": "true", "other": "dropped"})),
 	}
 	job := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: "backup-pitr-log-start", UID: "job-uid", Labels: map[string]string{"a": "b"},

@@ -362,7 +362,7 @@ func consultKernel(in Input, cmd string, last Record, start Decision) Decision {
 // is due, since either can change in between.
 func policyFor(in Input, cmd, lastErr string) (defaults.Policy, string, string) {
 	b := in.Backup
-	policy, errs := in.Config.Effective(b.Policy, policyPath)
+	policy, errs := in.Config.Effective(b.Policy, b.KeepSchemaDefaults, policyPath)
 	errs = append(b.PolicyErrs, errs...)
 	switch {
 	case len(errs) > 0:

@@ -158,7 +158,8 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "the failure after the last allowed retry gives up",
-			backup: obj(entry(CmdStart, PhaseFailed), episode(CmdStart, false), set("spec.backoffRetryPolicy", map[string]any{"maxRetryTimes": int64(2)}),
+			// (maxRetryTimes 2 alone would read as the CRD's snapshot defaults: see below.)
+			backup: obj(entry(CmdStart, PhaseFailed), episode(CmdStart, false), set("spec.backoffRetryPolicy", map[string]any{"minRetryDuration": "30s", "maxRetryTimes": int64(2)}),
 				records(rec(1, 0, 30*sec, true), rec(2, 40*sec, 60*sec, true))), now: 200 * sec,
 			want:   Decision{Action: ActGiveUp, Command: CmdStart, Reason: ReasonRetryExhausted, ConditionReason: ReasonRetryLimitExceeded, RetryNum: 3},
 			record: &Record{RetryNum: 3, DetectFailedAt: t0.Add(200 * sec), RetryReason: "log-start failed: BR reported an error", OriginalReason: "BRFailed: rpc error: store 1 unavailable"},
@@ -192,6 +193,20 @@ func TestDecide(t *testing.T) {
 		{
 			name: "malformed policy is not retried", backup: obj(entry(CmdStart, PhaseFailed), set("spec.backoffRetryPolicy", map[string]any{"minRetryDuration": "30"})),
 			want: Decision{Action: ActGiveUp, Command: CmdStart, Reason: ReasonRetrySkipped, ConditionReason: ReasonInvalidRetryPolicy, RetryNum: 1},
+		},
+		{
+			// TiDB Operator's first status write fills the CRD's snapshot defaults into a
+			// log Backup created without a policy (the webhook was down): they read as
+			// unset, as the webhook reads them.
+			name:   "the CRD's snapshot defaults read as the log defaults",
+			backup: obj(entry(CmdStart, PhaseFailed), set("spec.backoffRetryPolicy", map[string]any{"minRetryDuration": "300s", "maxRetryTimes": int64(2), "retryTimeout": "30m"})),
+			want:   Decision{Action: ActRecordFailure, Command: CmdStart, Reason: ReasonRetryScheduled, RequeueAfter: 30 * sec, RetryNum: 1},
+		},
+		{
+			name: "the opt-out annotation keeps the CRD's snapshot defaults",
+			backup: obj(entry(CmdStart, PhaseFailed), set("spec.backoffRetryPolicy", map[string]any{"minRetryDuration": "300s", "maxRetryTimes": int64(2), "retryTimeout": "30m"}),
+				set("metadata.annotations", map[string]any{"tidb-backup-guard.io/keep-schema-defaults": "true"})),
+			want: Decision{Action: ActRecordFailure, Command: CmdStart, Reason: ReasonRetryScheduled, RequeueAfter: 300 * sec, RetryNum: 1},
 		},
 		{
 			name:   "configured defaults fill a missing policy",

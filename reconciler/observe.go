@@ -30,6 +30,9 @@ type backupView struct {
 	Cluster, ClusterNamespace string
 	Policy                    defaults.Fields
 	PolicyErrs                field.ErrorList
+	// KeepSchemaDefaults is the opt-out annotation: the CRD's snapshot defaults in the
+	// policy are meant, not unset.
+	KeepSchemaDefaults bool
 
 	Phase                   string
 	CommitTs                string
@@ -96,6 +99,7 @@ func viewBackup(u *unstructured.Unstructured) *backupView {
 			b.Records = append(b.Records, readRecord(m))
 		}
 	}
+	b.KeepSchemaDefaults = u.GetAnnotations()[defaults.KeepSchemaDefaultsAnnotation] == "true"
 	if raw, ok := u.GetAnnotations()[EpisodeAnnotation]; ok {
 		var ep Episode
 		if json.Unmarshal([]byte(raw), &ep) == nil && ep.Command != "" {

@@ -17,20 +17,16 @@ var registeredYAML = strings.ReplaceAll(retryYAML, "pitr-flaky", "pitr-registere
 // kernelStory shows the kernel probe: BR registers the log backup task in PD, then its
 // pod dies before it can say so. The reconciler finds the task and recovers the Backup
 // instead of re-running log-start into a collision.
-func kernelStory(ctx context.Context, env *testenv.Env, k kubectl, pd *etcdtest.Etcd) error {
+func kernelStory(ctx context.Context, s *story, k kubectl, pdEndpoint string) error {
+	env := s.env
 	heading("A log-start whose pod died after BR registered the task is recovered, not re-run")
-	fmt.Printf("An etcd at %s stands in for PD. The demo writes the task there as BR does\n", pd.Endpoint)
+	fmt.Printf("An etcd at %s stands in for PD. The demo writes the task there as BR does\n", pdEndpoint)
 	fmt.Println("(/tidb/br-stream/info/pitr-registered, a protobuf StreamBackupTaskInfo), then kills the pod.")
-	cli, err := pd.Client()
-	if err != nil {
-		return err
-	}
-	defer func() { _ = cli.Close() }()
 	const startTS = 449532234876551170
-	if err := etcdtest.PutTask(ctx, cli, "pitr-registered", startTS); err != nil {
+	if err := etcdtest.PutTask(ctx, s.pd, "pitr-registered", startTS); err != nil {
 		return err
 	}
-	op, stop, err := startScripted(ctx, env, registeredYAML, testenv.PodDeath)
+	op, stop, err := startScripted(ctx, s, registeredYAML, testenv.PodDeath)
 	if err != nil {
 		return err
 	}

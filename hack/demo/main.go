@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/etcdtest"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testcerts"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
@@ -45,7 +47,7 @@ func run(binary string, keep bool) (err error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	heading("Start a local control plane: kube-apiserver and etcd, with TiDB Operator's Backup CRDs")
+	heading("Start a local control plane: kube-apiserver and etcd, with TiDB Operator's released CRDs")
 	env, err := testenv.Start()
 	if err != nil {
 		return err
@@ -56,12 +58,27 @@ func run(binary string, keep bool) (err error) {
 	}()
 	fmt.Printf("API server at %s\n", env.Config.Host)
 
-	// An etcd standing in for a TidbCluster's PD, for the kernel probe.
-	pd, err := etcdtest.Start(etcdtest.Options{})
+	// An etcd standing in for the TidbCluster's PD, on PD's port: read by the kernel probe
+	// and by TiDB Operator's tracker, which dials basic-pd.default:2379.
+	pd, err := etcdtest.Start(etcdtest.Options{Host: demoPDHost})
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, pd.Close()) }()
+	pdCli, err := pd.Client()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = pdCli.Close() }()
+
+	tidb, err := startTiDBOperator(ctx, env)
+	if err != nil {
+		return err
+	}
+	if tidb != nil {
+		defer func() { _ = tidb.Stop() }()
+	}
+	demo := &story{env: env, pd: pdCli, realOperator: tidb != nil}
 
 	heading("Start `tidb-backup-guard serve` and register its webhooks")
 	server, baseURL, metricsURL, ca, err := startServer(ctx, env, binary, pd.Endpoint)
@@ -110,12 +127,19 @@ func run(binary string, keep bool) (err error) {
 		return err
 	}
 
-	if err := retryStory(ctx, env, k, metricsURL); err != nil {
+	if err := retryStory(ctx, demo, k, metricsURL); err != nil {
 		return err
 	}
-	if err := kernelStory(ctx, env, k, pd); err != nil {
+	if err := kernelStory(ctx, demo, k, pd.Endpoint); err != nil {
 		return err
 	}
+
+	heading("Everything comes to rest: no Backup changes any more")
+	backups, err := env.Settle(ctx, "default", testenv.SettleHold, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("All %d Backups in namespace default kept their resourceVersion for %s.\n", len(backups), testenv.SettleHold)
 
 	if keep {
 		heading("Left running for you (Ctrl-C stops everything)")
@@ -124,6 +148,35 @@ func run(binary string, keep bool) (err error) {
 	}
 	fmt.Println("\nDemo complete.")
 	return nil
+}
+
+// demoPDHost is where the demo's PD listens (port 2379): a loopback address of its own.
+const demoPDHost = "127.0.0.10"
+
+// story is what the retry stories share: the control plane, PD, and whether TiDB
+// Operator's real controller-manager runs.
+type story struct {
+	env          *testenv.Env
+	pd           *clientv3.Client
+	realOperator bool
+}
+
+// startTiDBOperator starts TiDB Operator's real controller-manager beside the demo, with
+// a Ready TidbCluster "basic" and basic-pd.default resolving to the demo's PD. Where it
+// cannot start (it needs root, for its own /etc/hosts), the demo says so and plays TiDB
+// Operator's part itself; it returns nil then.
+func startTiDBOperator(ctx context.Context, env *testenv.Env) (*testenv.TiDBOperator, error) {
+	heading("Start TiDB Operator's controller-manager (v1.6.6, built from its module) with a Ready TidbCluster \"basic\"")
+	if err := testenv.CreateReadyTidbCluster(ctx, env.Client, "default", "basic", nil); err != nil {
+		return nil, err
+	}
+	tidb, err := env.StartTiDBOperator(ctx, "", map[string]string{"basic-pd.default": demoPDHost})
+	if err != nil {
+		fmt.Printf("TiDB Operator could not start here (%v).\nThe demo plays its part: it creates each Job and re-runs a command handed back as RetryFailed.\n", err)
+		return nil, nil
+	}
+	fmt.Printf("Running (log: %s). It creates the Jobs and re-runs what the reconciler hands back.\n", tidb.LogPath)
+	return tidb, nil
 }
 
 const pitrYAML = `apiVersion: pingcap.com/v1alpha1

@@ -36,12 +36,12 @@ spec:
 
 // retryStory shows the reconciler: a log-start that fails twice (a BR error, then a pod
 // death nobody reports) and then succeeds.
-func retryStory(ctx context.Context, env *testenv.Env, k kubectl, metricsURL string) error {
+func retryStory(ctx context.Context, s *story, k kubectl, metricsURL string) error {
+	env := s.env
 	heading("A log backup whose command fails is retried with exponential backoff")
-	fmt.Println("TiDB Operator and BR are not running here: the demo plays their part. It runs each")
-	fmt.Println("log-start in a Job and ends the runs as scripted: a BR error, then a pod that dies")
-	fmt.Println("without a word to the Backup, then success.")
-	op, stop, err := startScripted(ctx, env, retryYAML, testenv.BRError, testenv.PodDeath, testenv.Succeed)
+	fmt.Println("BR and the pods are not running here: the demo ends each log-start run as scripted: a")
+	fmt.Println("BR error, then a pod that dies without a word to the Backup, then success.")
+	op, stop, err := startScripted(ctx, s, retryYAML, testenv.BRError, testenv.PodDeath, testenv.Succeed)
 	if err != nil {
 		return err
 	}
@@ -60,6 +60,9 @@ func retryStory(ctx context.Context, env *testenv.Env, k kubectl, metricsURL str
 		}
 	}); err != nil {
 		return err
+	}
+	if s.realOperator {
+		fmt.Println("  each run a Job that TiDB Operator itself created, the last two after the reconciler handed log-start back")
 	}
 	if err := k.show("get", "bk", "pitr-flaky", "-o",
 		`custom-columns=RETRY:.status.backoffRetryStatus[*].retryNum,DETECTED:.status.backoffRetryStatus[*].detectFailedAt,EXPECTED:.status.backoffRetryStatus[*].expectedRetryAt,STARTED:.status.backoffRetryStatus[*].realRetryAt`); err != nil {
@@ -88,7 +91,7 @@ func retryStory(ctx context.Context, env *testenv.Env, k kubectl, metricsURL str
 
 // waitRecovered polls a Backup, calling each with it, until its log-start is Complete and
 // no retry episode is open; then it says how many runs that took.
-func waitRecovered(ctx context.Context, env *testenv.Env, name string, op *testenv.FakeOperator, each func(*unstructured.Unstructured)) error {
+func waitRecovered(ctx context.Context, env *testenv.Env, name string, op *testenv.Cluster, each func(*unstructured.Unstructured)) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		b := testenv.Empty(testenv.BackupGVK)
@@ -115,14 +118,17 @@ func (k kubectl) showEvents(name string) error {
 		"--sort-by=.metadata.creationTimestamp", "-o", "custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message")
 }
 
-// startScripted runs a FakeOperator in namespace default, shows and creates the Backup of
-// manifest, and scripts how its log-start runs end. stop ends the operator.
-func startScripted(ctx context.Context, env *testenv.Env, manifest string, outcomes ...testenv.Outcome) (*testenv.FakeOperator, func(), error) {
+// startScripted runs a Cluster in namespace default (the pods, the Job controller,
+// the garbage collector, and TiDB Operator's backup controller unless the real one runs),
+// shows and creates the Backup of manifest, and scripts how its log-start runs end. stop
+// ends the Cluster.
+func startScripted(ctx context.Context, s *story, manifest string, outcomes ...testenv.Outcome) (*testenv.Cluster, func(), error) {
 	obj, err := testenv.Object(manifest)
 	if err != nil {
 		return nil, nil, err
 	}
-	op := testenv.NewFakeOperator(env.Client, "default")
+	op := testenv.NewCluster(s.env.Client, "default")
+	op.PlaysTiDBOperator, op.PD = !s.realOperator, s.pd
 	op.Script(obj.GetName(), outcomes...)
 	opCtx, stop := context.WithCancel(ctx)
 	go op.Run(opCtx)
@@ -131,6 +137,6 @@ func startScripted(ctx context.Context, env *testenv.Env, manifest string, outco
 		stop()
 		return nil, nil, err
 	}
-	fmt.Printf("backup.pingcap.com/%s created (and its log-start Job)\n", obj.GetName())
+	fmt.Printf("backup.pingcap.com/%s created\n", obj.GetName())
 	return op, stop, nil
 }

@@ -428,13 +428,15 @@ func TestChartRBACCoversTheKernelProbe(t *testing.T) {
 	require.Equal(t, "{cluster}-cluster-client-secret", opts.KernelTLSSecret)
 
 	op := operator(t)
+	// TiDB Operator's tracker reads its PD without TLS: the same task there.
+	require.NoError(t, etcdtest.PutTask(ctx, op.PD, "pitr", 314))
 	require.NoError(t, env.Client.Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: op.Namespace, Name: "basic-cluster-client-secret"},
 		Data:       map[string][]byte{"ca.crt": e.CA.PEM, corev1.TLSCertKey: e.ClientCert, corev1.TLSPrivateKeyKey: e.ClientKey},
 	}))
 	waitForLeader(t, ns, opts.LeaderElectionID)
 	op.Script("pitr", testenv.PodDeath)
-	require.NoError(t, op.Start(ctx, kernelBackup(t, "pitr")))
+	require.NoError(t, op.Start(ctx, richLogBackup(t, "pitr", quickPolicy)))
 	b := eventually(t, op.Namespace, "pitr", 30*time.Second, "recovered under the chart's RBAC",
 		func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Complete" && episodeClosed(b) })
 	commitTs, _, _ := unstructured.NestedString(b.Object, "status", "commitTs")

@@ -117,14 +117,21 @@ func TestWebhookDownRetriesWithDefaults(t *testing.T) {
 	backup := richLogBackup(t, "pitr", nil)
 	unstructured.RemoveNestedField(backup.Object, "spec", defaults.FieldPolicy)
 	require.NoError(t, op.Start(ctx, backup))
-	_, found, _ := unstructured.NestedMap(fetch(t, op.Namespace, "pitr").Object, "spec", defaults.FieldPolicy)
-	require.False(t, found, "created without a policy: the mutating webhook was skipped")
+	// The mutating webhook was skipped: no policy, or, once TiDB Operator has written the
+	// Backup (its typed writes send the policy it decoded), the CRD's snapshot defaults.
+	p, found, _ := unstructured.NestedMap(fetch(t, op.Namespace, "pitr").Object, "spec", defaults.FieldPolicy)
+	if found {
+		require.Equal(t, map[string]any{"minRetryDuration": "300s", "maxRetryTimes": int64(2), "retryTimeout": "30m"}, p)
+	}
 
 	b := eventually(t, op.Namespace, "pitr", 30*time.Second, "retried with the default policy",
 		func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Complete" && episodeClosed(b) })
 	recs := recordsOf(t, b)
 	require.Len(t, recs, 1)
-	assert.Equal(t, 2*time.Second, ts(t, recs[0].ExpectedRetryAt).Sub(ts(t, recs[0].DetectFailedAt)), "the default minRetryDuration")
+	assert.Equal(t, 2*time.Second, ts(t, recs[0].ExpectedRetryAt).Sub(ts(t, recs[0].DetectFailedAt)), "the configured minRetryDuration")
+	p, _, _ = unstructured.NestedMap(b.Object, "spec", defaults.FieldPolicy)
+	assert.Equal(t, map[string]any{"minRetryDuration": "300s", "maxRetryTimes": int64(2), "retryTimeout": "30m"}, p,
+		"TiDB Operator's writes filled in the CRD's snapshot defaults, which the reconciler reads as unset")
 	settled(t, op, map[string]int{"pitr": 1})
 }
 
@@ -134,6 +141,7 @@ func TestWebhookDownRetriesWithDefaults(t *testing.T) {
 func TestMergePatchWithAResourceVersionIsConditional(t *testing.T) {
 	ctx := t.Context()
 	b := richLogBackup(t, "pitr", quickPolicy)
+	b.SetLabels(nil) // not one for TiDB Operator, which would write it too
 	b.SetNamespace(namespace(t))
 	require.NoError(t, env.Client.Create(ctx, b))
 	stale := b.GetResourceVersion()

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/etcdtest"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
 )
@@ -34,37 +35,29 @@ func startKernelReconciler(t *testing.T, endpoint, tlsSecret string) {
 	t.Cleanup(func() { assert.NoError(t, s.Stop()) })
 }
 
-// kernelBackup is the rich fixture in op's namespace; its TidbCluster is in the same
-// namespace (spec.br.clusterNamespace unset, so the default applies).
-func kernelBackup(t *testing.T, name string) *unstructured.Unstructured {
-	t.Helper()
-	b := richLogBackup(t, name, quickPolicy)
-	unstructured.RemoveNestedField(b.Object, "spec", "br", "clusterNamespace")
-	return b
-}
-
 func TestKernelStateDecidesTheRetry(t *testing.T) {
-	e, cli := etcdtest.StartT(t, etcdtest.Options{})
-	startKernelReconciler(t, e.Endpoint, "")
-	op := operator(t)
+	// One PD, read by TiDB Operator's tracker and by our kernel probe alike.
+	op, cli := realCluster(t)
+	startKernelReconciler(t, cli.Endpoints()[0], "")
 	ctx := t.Context()
 	const startTS = 449532234876551170
 
 	// BR registered the task, then its pod died before it could report success.
 	require.NoError(t, etcdtest.PutTask(ctx, cli, "registered", startTS))
-	registered := kernelBackup(t, "registered")
+	registered := richLogBackup(t, "registered", quickPolicy)
 	registered.SetNamespace(op.Namespace)
 	want := roundTrip(t, registered.DeepCopy().Object)
 	op.Script("registered", testenv.PodDeath)
 	// The task exists but TiKV paused it on an error; BR's report of the failure says less.
 	require.NoError(t, etcdtest.PutTask(ctx, cli, "paused", 100))
 	require.NoError(t, etcdtest.PauseByError(ctx, cli, "paused", 4, "KV:LogBackup:Io", "disk full on /var/lib/tikv"))
-	op.Script("paused", testenv.BRError, testenv.Succeed)
+	// Its re-run then meets the task: BR says so, and that is not retried.
+	op.Script("paused", testenv.BRError, testenv.BRTaskExists)
 	// The pod died before BR registered anything.
 	op.Script("absent", testenv.PodDeath, testenv.Succeed)
 	require.NoError(t, op.Start(ctx, registered))
-	require.NoError(t, op.Start(ctx, kernelBackup(t, "paused")))
-	require.NoError(t, op.Start(ctx, kernelBackup(t, "absent")))
+	require.NoError(t, op.Start(ctx, richLogBackup(t, "paused", quickPolicy)))
+	require.NoError(t, op.Start(ctx, richLogBackup(t, "absent", quickPolicy)))
 
 	t.Run("task registered: recovered, not re-run", func(t *testing.T) {
 		b := eventually(t, op.Namespace, "registered", 30*time.Second, "recovered from the kernel state",
@@ -83,10 +76,16 @@ func TestKernelStateDecidesTheRetry(t *testing.T) {
 	})
 
 	t.Run("task paused by an error: the kernel's reason is recorded and the retry goes ahead", func(t *testing.T) {
-		r := retriedOnce(t, op, "paused")
+		b := eventually(t, op.Namespace, "paused", 30*time.Second, "the re-run meets the task and is not retried", gaveUp)
+		assert.Equal(t, 2, op.Runs("paused"), "log-start ran again")
+		recs := recordsOf(t, b)
+		require.Len(t, recs, 2)
+		r := recs[0]
+		assert.NotEmpty(t, r.RealRetryAt)
 		assert.Equal(t, "kernel: store 4: KV:LogBackup:Io: disk full on /var/lib/tikv; store 4: KV:LogBackup:Io: disk full on /var/lib/tikv",
 			r.OriginalReason)
 		assert.Contains(t, r.RetryReason, "kernel: task paused (start ts 100) is paused by an error")
+		assert.Equal(t, reconciler.ReasonNotRetryable, entryFailedReason(b))
 	})
 
 	t.Run("task absent: the retry goes ahead", func(t *testing.T) {
@@ -94,12 +93,12 @@ func TestKernelStateDecidesTheRetry(t *testing.T) {
 		assert.Contains(t, r.RetryReason, "kernel: task absent does not exist")
 		assert.Contains(t, r.OriginalReason, "BackoffLimitExceeded")
 	})
-	settled(t, op, map[string]int{"registered": 1, "paused": 1, "absent": 1})
+	settled(t, op, map[string]int{"registered": 1, "paused": 2, "absent": 1})
 }
 
 // retriedOnce waits until a Backup's log-start succeeded on its second run and returns
 // the one record of the failed first run.
-func retriedOnce(t *testing.T, op *testenv.FakeOperator, name string) record {
+func retriedOnce(t *testing.T, op *testenv.Cluster, name string) record {
 	t.Helper()
 	b := eventually(t, op.Namespace, name, 30*time.Second, "retried and succeeded",
 		func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Complete" && episodeClosed(b) })
@@ -113,11 +112,11 @@ func retriedOnce(t *testing.T, op *testenv.FakeOperator, name string) record {
 func TestKernelProbeFallsBackWhenPDIsDown(t *testing.T) {
 	e, cli := etcdtest.StartT(t, etcdtest.Options{})
 	require.NoError(t, etcdtest.PutTask(t.Context(), cli, "pitr", 7))
-	require.NoError(t, e.Stop()) // PD is unreachable: the task cannot be seen
+	require.NoError(t, e.Stop()) // PD is unreachable to us: the task cannot be seen
 	startKernelReconciler(t, e.Endpoint, "")
-	op := operator(t)
+	op := operator(t) // TiDB Operator reaches its own PD
 	op.Script("pitr", testenv.PodDeath, testenv.Succeed)
-	require.NoError(t, op.Start(t.Context(), kernelBackup(t, "pitr")))
+	require.NoError(t, op.Start(t.Context(), richLogBackup(t, "pitr", quickPolicy)))
 
 	r := retriedOnce(t, op, "pitr")
 	assert.Contains(t, r.RetryReason, "the kernel state could not be read (read task pitr from "+e.Endpoint)
@@ -129,6 +128,8 @@ func TestKernelProbeWithClientTLS(t *testing.T) {
 	e, cli := etcdtest.StartT(t, etcdtest.Options{TLS: true})
 	require.NoError(t, etcdtest.PutTask(t.Context(), cli, "pitr", 42))
 	op := operator(t)
+	// TiDB Operator's tracker reads PD without TLS here: the same task in its PD.
+	require.NoError(t, etcdtest.PutTask(t.Context(), op.PD, "pitr", 42))
 	// The client certificate lives in a Secret named after the cluster, as TiDB Operator
 	// names its client Secrets; the reconciler reads it from the API server.
 	require.NoError(t, env.Client.Create(context.Background(), &corev1.Secret{
@@ -137,7 +138,7 @@ func TestKernelProbeWithClientTLS(t *testing.T) {
 	}))
 	startKernelReconciler(t, e.Endpoint, "{cluster}-cluster-client-secret")
 	op.Script("pitr", testenv.PodDeath)
-	require.NoError(t, op.Start(t.Context(), kernelBackup(t, "pitr")))
+	require.NoError(t, op.Start(t.Context(), richLogBackup(t, "pitr", quickPolicy)))
 
 	b := eventually(t, op.Namespace, "pitr", 30*time.Second, "recovered over TLS",
 		func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Complete" && episodeClosed(b) })
@@ -180,7 +181,7 @@ func TestKernelProbeNeverBlocksOtherBackups(t *testing.T) {
 	ctx := t.Context()
 
 	op.Script("stuck", testenv.PodDeath, testenv.Succeed)
-	require.NoError(t, op.Start(ctx, kernelBackup(t, "stuck")))
+	require.NoError(t, op.Start(ctx, richLogBackup(t, "stuck", quickPolicy)))
 	// Its retry is due once the old Job is gone; from then on it waits for the probe.
 	require.Eventually(t, func() bool {
 		b := fetch(t, op.Namespace, "stuck")
@@ -189,7 +190,7 @@ func TestKernelProbeNeverBlocksOtherBackups(t *testing.T) {
 	}, 30*time.Second, 20*time.Millisecond, "the old Job was not cleaned up")
 
 	op.Script("other", testenv.BRError, testenv.Succeed)
-	require.NoError(t, op.Start(ctx, kernelBackup(t, "other")))
+	require.NoError(t, op.Start(ctx, richLogBackup(t, "other", quickPolicy)))
 	other := eventually(t, op.Namespace, "other", 30*time.Second, "the other Backup's failure is recorded",
 		func(b *unstructured.Unstructured) bool { return len(recordsOf(t, b)) == 1 })
 

@@ -30,17 +30,17 @@ func startReconciler(t *testing.T) *testenv.Server {
 	return s
 }
 
-// operator runs a FakeOperator in a fresh namespace for the rest of the test.
-func operator(t *testing.T) *testenv.FakeOperator {
+// operator prepares a story beside TiDB Operator's real controller-manager (realCluster)
+// and returns the Cluster that plays the pod, the Job controller and the GC there.
+func operator(t *testing.T) *testenv.Cluster {
 	t.Helper()
-	op := testenv.NewFakeOperator(env.Client, namespace(t))
-	runOperator(t, op)
+	op, _ := realCluster(t)
 	return op
 }
 
 // runOperator runs op for the rest of the test. A story with an operator must end with
 // settled: a test that passes without showing that its Backups came to rest fails.
-func runOperator(t *testing.T, op *testenv.FakeOperator) {
+func runOperator(t *testing.T, op *testenv.Cluster) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -65,7 +65,7 @@ var (
 // resourceVersion holds for testenv.SettleHold while the reconciler and the operator
 // still run), and each Backup named in records holds exactly that many retry records.
 // It returns the settled Backups by name.
-func settled(t *testing.T, op *testenv.FakeOperator, records map[string]int) map[string]*unstructured.Unstructured {
+func settled(t *testing.T, op *testenv.Cluster, records map[string]int) map[string]*unstructured.Unstructured {
 	t.Helper()
 	backups, err := env.Settle(t.Context(), op.Namespace, testenv.SettleHold, 30*time.Second)
 	require.NoError(t, err)
@@ -97,16 +97,31 @@ func fixtureBackup(t *testing.T) *unstructured.Unstructured {
 		unstructured.RemoveNestedField(u.Object, "metadata", f)
 	}
 	// A field from a future CRD version: the webhook's own tests keep it; TiDB Operator's
-	// released CRD, which these suites install, prunes it on the way in.
+	// released CRD, which these suites install, prunes it on the way in. And empty
+	// optional strings: TiDB Operator's own typed writes drop them (omitempty).
 	unstructured.RemoveNestedField(u.Object, "spec", "someFutureField")
+	for k, v := range u.Object["spec"].(map[string]any) {
+		if v == "" {
+			delete(u.Object["spec"].(map[string]any), k)
+		}
+	}
 	return u
 }
 
-// richLogBackup is fixtureBackup with a policy and no command entries yet.
+// richLogBackup is fixtureBackup with a policy and no command entries yet, for the real
+// controller-manager of realCluster: labelled for its selector, its TidbCluster in its
+// own namespace.
 func richLogBackup(t *testing.T, name string, policy map[string]any) *unstructured.Unstructured {
 	t.Helper()
 	u := fixtureBackup(t)
 	unstructured.RemoveNestedField(u.Object, "status", "logSubCommandStatuses")
+	unstructured.RemoveNestedField(u.Object, "spec", "br", "clusterNamespace")
+	labels := u.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[realOperatorLabel] = "real"
+	u.SetLabels(labels)
 	u.SetName(name)
 	require.NoError(t, unstructured.SetNestedMap(u.Object, policy, "spec", "backoffRetryPolicy"))
 	return u
@@ -369,7 +384,9 @@ func TestConcurrentWriter(t *testing.T) {
 			if err == nil {
 				n++
 			}
-			time.Sleep(5 * time.Millisecond)
+			// Not every 5ms: TiDB Operator's own status writes retry a conflict only a
+			// few times (client-go's retry.DefaultRetry) and then drop the write.
+			time.Sleep(50 * time.Millisecond)
 		}
 	}()
 	b := eventually(t, op.Namespace, "pitr", 40*time.Second, "recovers despite the writer",

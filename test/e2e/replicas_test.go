@@ -24,7 +24,7 @@ func startReplicas(t *testing.T, n int, edit func(*app.Options)) {
 	}
 }
 
-func assertRecoveredOnce(t *testing.T, op *testenv.FakeOperator) {
+func assertRecoveredOnce(t *testing.T, op *testenv.Cluster) {
 	t.Helper()
 	b := eventually(t, op.Namespace, "pitr", 30*time.Second, "recovers",
 		func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Complete" && episodeClosed(b) })

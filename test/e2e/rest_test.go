@@ -95,7 +95,11 @@ func TestFailedLogStartWithCommitTsIsDecidedOnce(t *testing.T) {
 
 	for _, name := range []string{"notfound", "died"} {
 		require.Eventually(t, func() bool { return eventReasons(t, op.Namespace, name)["RetrySkipped"] >= 1 }, 10*time.Second, 50*time.Millisecond)
-		assert.Equal(t, map[string]int{"RetrySkipped": 1}, eventReasons(t, op.Namespace, name), "one Event for %s", name)
+		ev := eventReasons(t, op.Namespace, name)
+		assert.Equal(t, 1, ev["RetrySkipped"], "one Event of ours for %s: %v", name, ev)
+		for _, r := range []string{"RetryScheduled", "RetryStarted", "RetrySucceeded", "RetryExhausted", "EpisodeReset"} {
+			assert.Zero(t, ev[r], "%s for %s: %v", r, name, ev)
+		}
 	}
 }
 

@@ -213,3 +213,13 @@ func CreateReadyTidbCluster(ctx context.Context, c client.Client, namespace, nam
 	}
 	return nil
 }
+
+// TiDBOperatorVersion is the version of the TiDB Operator in KUBEBUILDER_ASSETS, as
+// hack/envtest-assets.sh (or hack/compat.sh) recorded it in tidb-operator-version.
+func (e *Env) TiDBOperatorVersion() (string, error) {
+	b, err := os.ReadFile(filepath.Join(e.AssetsDir, "tidb-operator-version"))
+	if err != nil {
+		return "", fmt.Errorf("which TiDB Operator: %w", err)
+	}
+	return string(bytes.TrimSpace(b)), nil
+}

@@ -23,7 +23,7 @@ import (
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/etcdtest"
 )
 
-// Outcome is how one run of a log-start Job ends in a FakeOperator script.
+// Outcome is how one run of a log-start Job ends in a Cluster script.
 type Outcome string
 
 // Outcomes of a run.
@@ -34,29 +34,33 @@ const (
 	BRError Outcome = "br-error"
 	// PodDeath: the pod dies; the Job fails and nobody writes the Backup.
 	PodDeath Outcome = "pod-death"
+	// BRTaskExists: BR refuses log start because the task exists (a re-run of a
+	// log-start whose task was registered); the backup-manager writes Failed.
+	BRTaskExists Outcome = "br-task-exists"
 	// CommitThenPodDeath: BR registered the task and the backup-manager wrote
 	// status.commitTs, then the pod died before the entry said Complete; the Job fails.
 	CommitThenPodDeath Outcome = "commit-then-pod-death"
 )
 
-// FakeOperator plays the parts a real cluster has but envtest lacks, for log-start
-// commands in one namespace: TiDB Operator's backup controller (a Job per run; when the
-// entry says RetryFailed, delete the finished old Job, create a new one once it is gone,
-// write Scheduled), the backup-manager in the pod (the scripted outcome of each run), and
-// the garbage collector (foreground deletion of Jobs: delete their pods, then drop the
-// foregroundDeletion finalizer). Its writes carry resourceVersions, like the real ones.
+// Cluster plays, for log-start commands in one namespace, what a real cluster has and
+// envtest lacks, beside TiDB Operator's real controller-manager (StartTiDBOperator),
+// which creates the Jobs, writes Scheduled and re-runs a command handed back as
+// RetryFailed:
+//   - the pod: the scripted outcome of each run, as the backup-manager writes it into the
+//     Backup, and, on success, BR registering the task in PD;
+//   - the Job controller: the finished Job's status;
+//   - the garbage collector: foreground deletion of Jobs (delete their pods, then drop
+//     the foregroundDeletion finalizer).
 //
-// With RealOperator set, TiDB Operator's real controller-manager runs beside it
-// (StartTiDBOperator) and does its own part: it creates the Jobs, writes Scheduled, and
-// re-runs a command handed back as RetryFailed. The FakeOperator then only plays what
-// envtest lacks: the pod's outcome (the backup-manager's writes and, on success, BR
-// registering the task in PD), the Job controller (Job status) and the garbage
-// collector.
-type FakeOperator struct {
+// Its writes carry resourceVersions, like the real ones. With PlaysTiDBOperator it also
+// plays TiDB Operator's backup controller, for where the real one cannot run (make demo
+// without root): a Job per run, and on RetryFailed the finished old Job deleted and a new
+// one created once it is gone.
+type Cluster struct {
 	Client    client.Client
 	Namespace string
-	// RealOperator: TiDB Operator's controller-manager creates and re-runs the Jobs.
-	RealOperator bool
+	// PlaysTiDBOperator: create and re-run the Jobs too (no real controller-manager).
+	PlaysTiDBOperator bool
 	// PD, if set, is the cluster's PD (an etcdtest): a log-start that succeeds registers
 	// its task there, as BR does, so TiDB Operator's tracker finds it.
 	PD *clientv3.Client
@@ -64,24 +68,24 @@ type FakeOperator struct {
 	mu      sync.Mutex
 	scripts map[string][]Outcome
 	runs    map[string]int
-	jobs    map[types.UID]bool // the Jobs seen, with RealOperator
+	jobs    map[types.UID]bool // the Jobs seen (TiDB Operator's)
 }
 
-// NewFakeOperator returns a FakeOperator for a namespace.
-func NewFakeOperator(c client.Client, namespace string) *FakeOperator {
-	return &FakeOperator{Client: c, Namespace: namespace, scripts: map[string][]Outcome{}, runs: map[string]int{}, jobs: map[types.UID]bool{}}
+// NewCluster returns a Cluster for a namespace.
+func NewCluster(c client.Client, namespace string) *Cluster {
+	return &Cluster{Client: c, Namespace: namespace, scripts: map[string][]Outcome{}, runs: map[string]int{}, jobs: map[types.UID]bool{}}
 }
 
 // Script sets how the next runs of a Backup's log-start end; runs beyond the script keep
 // running.
-func (f *FakeOperator) Script(backup string, outcomes ...Outcome) {
+func (f *Cluster) Script(backup string, outcomes ...Outcome) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.scripts[backup] = append(f.scripts[backup], outcomes...)
 }
 
 // Runs is how many log-start Jobs the operator created for a Backup.
-func (f *FakeOperator) Runs(backup string) int {
+func (f *Cluster) Runs(backup string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.runs[backup]
@@ -89,27 +93,27 @@ func (f *FakeOperator) Runs(backup string) int {
 
 const logStart = "log-start"
 
-// CommitTs is the start ts of every log backup task the FakeOperator's BR registers.
+// CommitTs is the start ts of every log backup task the Cluster's BR registers.
 const CommitTs uint64 = 443017185945960449
 
 // JobName is TiDB Operator's Job name for a Backup's log-start.
 func JobName(backup string) string { return "backup-" + backup + "-" + logStart }
 
-// Start creates a log Backup. Without RealOperator it also does what TiDB Operator's first
-// sync does: the log-start Job created and its entry Scheduled.
-func (f *FakeOperator) Start(ctx context.Context, backup *unstructured.Unstructured) error {
+// Start creates a log Backup. With PlaysTiDBOperator it also does what TiDB Operator's
+// first sync does: the log-start Job created and its entry Scheduled.
+func (f *Cluster) Start(ctx context.Context, backup *unstructured.Unstructured) error {
 	backup.SetNamespace(f.Namespace)
 	if err := f.Client.Create(ctx, backup); err != nil {
 		return fmt.Errorf("create backup: %w", err)
 	}
-	if f.RealOperator {
+	if !f.PlaysTiDBOperator {
 		return nil
 	}
 	return f.runJob(ctx, backup.GetName())
 }
 
 // Run drives the cluster until ctx is done.
-func (f *FakeOperator) Run(ctx context.Context) {
+func (f *Cluster) Run(ctx context.Context) {
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -125,7 +129,7 @@ func (f *FakeOperator) Run(ctx context.Context) {
 }
 
 // collectGarbage finishes foreground deletions, as kube-controller-manager's GC does.
-func (f *FakeOperator) collectGarbage(ctx context.Context) error {
+func (f *Cluster) collectGarbage(ctx context.Context) error {
 	jobs := &batchv1.JobList{}
 	if err := f.Client.List(ctx, jobs, client.InNamespace(f.Namespace)); err != nil {
 		return err
@@ -154,7 +158,7 @@ func (f *FakeOperator) collectGarbage(ctx context.Context) error {
 	return nil
 }
 
-func (f *FakeOperator) syncBackups(ctx context.Context) error {
+func (f *Cluster) syncBackups(ctx context.Context) error {
 	list := &unstructured.UnstructuredList{}
 	list.SetGroupVersionKind(BackupGVK.GroupVersion().WithKind("BackupList"))
 	if err := f.Client.List(ctx, list, client.InNamespace(f.Namespace)); err != nil {
@@ -169,7 +173,7 @@ func (f *FakeOperator) syncBackups(ctx context.Context) error {
 	return nil
 }
 
-func (f *FakeOperator) syncBackup(ctx context.Context, b *unstructured.Unstructured) error {
+func (f *Cluster) syncBackup(ctx context.Context, b *unstructured.Unstructured) error {
 	name := b.GetName()
 	phase, _, _ := unstructured.NestedString(b.Object, "status", "logSubCommandStatuses", logStart, "phase")
 	job := &batchv1.Job{}
@@ -178,7 +182,7 @@ func (f *FakeOperator) syncBackup(ctx context.Context, b *unstructured.Unstructu
 		return err
 	}
 	exists := err == nil
-	if f.RealOperator && exists {
+	if !f.PlaysTiDBOperator && exists {
 		f.mu.Lock()
 		if !f.jobs[job.UID] {
 			f.jobs[job.UID] = true
@@ -187,7 +191,7 @@ func (f *FakeOperator) syncBackup(ctx context.Context, b *unstructured.Unstructu
 		f.mu.Unlock()
 	}
 	switch {
-	case f.RealOperator && phase == "RetryFailed":
+	case !f.PlaysTiDBOperator && phase == "RetryFailed":
 		// TiDB Operator's part.
 	case phase == "RetryFailed" && exists:
 		// TiDB Operator deletes a finished old Job itself; a running one blocks.
@@ -217,7 +221,7 @@ func (f *FakeOperator) syncBackup(ctx context.Context, b *unstructured.Unstructu
 }
 
 // runJob creates the log-start Job and writes the entry Scheduled, as TiDB Operator does.
-func (f *FakeOperator) runJob(ctx context.Context, backup string) error {
+func (f *Cluster) runJob(ctx context.Context, backup string) error {
 	b := Empty(BackupGVK)
 	if err := f.Client.Get(ctx, client.ObjectKey{Namespace: f.Namespace, Name: backup}, b); err != nil {
 		return err
@@ -256,7 +260,7 @@ func (f *FakeOperator) runJob(ctx context.Context, backup string) error {
 }
 
 // finish ends a run with an outcome: the backup-manager's writes, then the Job's status.
-func (f *FakeOperator) finish(ctx context.Context, backup string, job *batchv1.Job, outcome Outcome) error {
+func (f *Cluster) finish(ctx context.Context, backup string, job *batchv1.Job, outcome Outcome) error {
 	var err error
 	switch outcome {
 	case Succeed:
@@ -277,12 +281,23 @@ func (f *FakeOperator) finish(ctx context.Context, backup string, job *batchv1.J
 				"message": "run br log start failed: [BR:Common:ErrFailedToConnect] failed to connect to PD"})
 			_ = unstructured.SetNestedField(o, "Failed", "status", "phase")
 		})
+	case BRTaskExists:
+		err = f.updateBackup(ctx, backup, func(o map[string]any) {
+			setEntry(o, "Failed", map[string]any{"type": "Failed", "status": "True", "reason": "LogBackupStartFailed",
+				"message": "run br log start failed: [BR:Stream:ErrStreamLogTaskExist]stream task already exists"})
+			_ = unstructured.SetNestedField(o, "Failed", "status", "phase")
+		})
 	case PodDeath:
 		err = f.updateBackup(ctx, backup, func(o map[string]any) {
 			setEntry(o, "Running", nil)
 			_ = unstructured.SetNestedField(o, "Running", "status", "phase")
 		})
 	case CommitThenPodDeath:
+		if f.PD != nil {
+			if err := etcdtest.PutTask(ctx, f.PD, backup, CommitTs); err != nil {
+				return fmt.Errorf("register task %s in PD: %w", backup, err)
+			}
+		}
 		err = f.updateBackup(ctx, backup, func(o map[string]any) {
 			setEntry(o, "Running", nil)
 			_ = unstructured.SetNestedField(o, "Running", "status", "phase")
@@ -330,7 +345,7 @@ var conflictBackoff = wait.Backoff{Steps: 40, Duration: 5 * time.Millisecond, Fa
 
 // updateBackup reads the Backup, changes it, and writes it with its resourceVersion,
 // again on conflict: the way TiDB Operator and the backup-manager write.
-func (f *FakeOperator) updateBackup(ctx context.Context, name string, change func(map[string]any)) error {
+func (f *Cluster) updateBackup(ctx context.Context, name string, change func(map[string]any)) error {
 	return retry.RetryOnConflict(conflictBackoff, func() error {
 		b := Empty(BackupGVK)
 		if err := f.Client.Get(ctx, client.ObjectKey{Namespace: f.Namespace, Name: name}, b); err != nil {
