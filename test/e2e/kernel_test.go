@@ -56,6 +56,7 @@ func TestKernelStateDecidesTheRetry(t *testing.T) {
 	// The pod died before BR registered anything.
 	op.Script("absent", testenv.PodDeath, testenv.Succeed)
 	require.NoError(t, op.Start(ctx, registered))
+	want = keptOnCreate(want, roundTrip(t, registered.Object))
 	require.NoError(t, op.Start(ctx, richLogBackup(t, "paused", quickPolicy)))
 	require.NoError(t, op.Start(ctx, richLogBackup(t, "absent", quickPolicy)))
 

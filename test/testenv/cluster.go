@@ -264,11 +264,8 @@ func (f *Cluster) finish(ctx context.Context, backup string, job *batchv1.Job, o
 	var err error
 	switch outcome {
 	case Succeed:
-		if f.PD != nil {
-			// BR registers the task before the backup-manager reports success.
-			if err := etcdtest.PutTask(ctx, f.PD, backup, CommitTs); err != nil {
-				return fmt.Errorf("register task %s in PD: %w", backup, err)
-			}
+		if err := f.registerTask(ctx, backup); err != nil {
+			return err
 		}
 		err = f.updateBackup(ctx, backup, func(o map[string]any) {
 			setEntry(o, "Complete", nil)
@@ -276,27 +273,17 @@ func (f *Cluster) finish(ctx context.Context, backup string, job *batchv1.Job, o
 			_ = unstructured.SetNestedField(o, strconv.FormatUint(CommitTs, 10), "status", "commitTs")
 		})
 	case BRError:
-		err = f.updateBackup(ctx, backup, func(o map[string]any) {
-			setEntry(o, "Failed", map[string]any{"type": "Failed", "status": "True", "reason": "LogBackupStartFailed",
-				"message": "run br log start failed: [BR:Common:ErrFailedToConnect] failed to connect to PD"})
-			_ = unstructured.SetNestedField(o, "Failed", "status", "phase")
-		})
+		err = f.updateBackup(ctx, backup, brFailed("[BR:Common:ErrFailedToConnect] failed to connect to PD"))
 	case BRTaskExists:
-		err = f.updateBackup(ctx, backup, func(o map[string]any) {
-			setEntry(o, "Failed", map[string]any{"type": "Failed", "status": "True", "reason": "LogBackupStartFailed",
-				"message": "run br log start failed: [BR:Stream:ErrStreamLogTaskExist]stream task already exists"})
-			_ = unstructured.SetNestedField(o, "Failed", "status", "phase")
-		})
+		err = f.updateBackup(ctx, backup, brFailed("[BR:Stream:ErrStreamLogTaskExist]stream task already exists"))
 	case PodDeath:
 		err = f.updateBackup(ctx, backup, func(o map[string]any) {
 			setEntry(o, "Running", nil)
 			_ = unstructured.SetNestedField(o, "Running", "status", "phase")
 		})
 	case CommitThenPodDeath:
-		if f.PD != nil {
-			if err := etcdtest.PutTask(ctx, f.PD, backup, CommitTs); err != nil {
-				return fmt.Errorf("register task %s in PD: %w", backup, err)
-			}
+		if err := f.registerTask(ctx, backup); err != nil {
+			return err
 		}
 		err = f.updateBackup(ctx, backup, func(o map[string]any) {
 			setEntry(o, "Running", nil)
@@ -317,6 +304,27 @@ func (f *Cluster) finish(ctx context.Context, backup string, job *batchv1.Job, o
 		setJobOutcome(j, outcome == Succeed)
 		return client.IgnoreNotFound(f.Client.Status().Update(ctx, j))
 	})
+}
+
+// registerTask is BR registering a log-start's task in PD (when the Cluster has one), as it
+// does before the backup-manager reports success.
+func (f *Cluster) registerTask(ctx context.Context, backup string) error {
+	if f.PD == nil {
+		return nil
+	}
+	if err := etcdtest.PutTask(ctx, f.PD, backup, CommitTs); err != nil {
+		return fmt.Errorf("register task %s in PD: %w", backup, err)
+	}
+	return nil
+}
+
+// brFailed is the backup-manager's write when BR's log start fails with message.
+func brFailed(message string) func(map[string]any) {
+	return func(o map[string]any) {
+		setEntry(o, "Failed", map[string]any{"type": "Failed", "status": "True", "reason": "LogBackupStartFailed",
+			"message": "run br log start failed: " + message})
+		_ = unstructured.SetNestedField(o, "Failed", "status", "phase")
+	}
 }
 
 // setJobOutcome writes a finished Job's status with the conditions the API server
