@@ -235,3 +235,40 @@ func TestRealOperatorTrackerInterplay(t *testing.T) {
 		})
 	}
 }
+
+// Issue 20 beside the real controller-manager: a schedule whose log template leaves out
+// backupMode gets a log Backup from TiDB Operator's schedule controller, not a snapshot
+// Backup named log-<schedule>.
+func TestRealOperatorMakesALogBackupFromALogTemplate(t *testing.T) {
+	startWebhooks(t)
+	op, _ := realCluster(t)
+	schedule, err := testenv.Object(`
+apiVersion: pingcap.com/v1alpha1
+kind: BackupSchedule
+metadata:
+  name: nomode
+  labels:
+    ` + realOperatorLabel + `: real
+spec:
+  schedule: "0 2 * * *"
+  maxReservedTime: 72h
+  backupTemplate:
+    br: {cluster: basic}
+    s3: {provider: aws, bucket: backups, prefix: snap, secretName: s3-secret}
+  logBackupTemplate:
+    br: {cluster: basic}
+    s3: {provider: aws, bucket: backups, prefix: log, secretName: s3-secret}
+`)
+	require.NoError(t, err)
+	schedule.SetNamespace(op.Namespace)
+	require.NoError(t, env.Client.Create(t.Context(), schedule))
+
+	b := eventually(t, op.Namespace, "log-nomode", 60*time.Second, "TiDB Operator creates the schedule's log Backup",
+		func(b *unstructured.Unstructured) bool { return b.GetUID() != "" })
+	mode, _, _ := unstructured.NestedString(b.Object, "spec", "backupMode")
+	assert.Equal(t, "log", mode, "a log backup, as the template meant")
+	p, _, _ := unstructured.NestedMap(b.Object, "spec", "backoffRetryPolicy")
+	assert.Equal(t, map[string]any{"minRetryDuration": "30s", "maxRetryTimes": int64(5), "retryTimeout": "30m"}, p,
+		"the log retry policy came along from the template")
+	settled(t, op, map[string]int{"log-nomode": 0})
+}
