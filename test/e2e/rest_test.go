@@ -13,27 +13,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app"
 	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
 )
-
-// updateBackup changes a Backup the way another controller does: read, change, write
-// with the resourceVersion read, again on conflict.
-func updateBackup(t *testing.T, ns, name string, change func(o map[string]any)) {
-	t.Helper()
-	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		b := testenv.Empty(testenv.BackupGVK)
-		if err := env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: name}, b); err != nil {
-			return err
-		}
-		change(b.Object)
-		return env.Client.Update(t.Context(), b)
-	}))
-}
 
 func failedCondition(b *unstructured.Unstructured) map[string]any {
 	conds, _, _ := unstructured.NestedSlice(b.Object, "status", "logSubCommandStatuses", "log-start", "conditions")
@@ -60,14 +45,14 @@ func TestFailedLogStartWithCommitTsIsDecidedOnce(t *testing.T) {
 	eventually(t, op.Namespace, "notfound", 20*time.Second, "log-start succeeds",
 		func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Complete" })
 	const operatorMessage = "log backup task notfound not found in PD"
-	updateBackup(t, op.Namespace, "notfound", func(o map[string]any) {
+	require.NoError(t, op.UpdateBackup(ctx, "notfound", func(o map[string]any) {
 		entry, _, _ := unstructured.NestedMap(o, "status", "logSubCommandStatuses", "log-start")
 		entry["phase"] = "Failed"
 		entry["conditions"] = []any{map[string]any{"type": "Failed", "status": "True", "command": "log-start",
 			"reason": "LogBackupTaskNotFound", "message": operatorMessage, "lastTransitionTime": time.Now().UTC().Format(time.RFC3339)}}
 		_ = unstructured.SetNestedMap(o, entry, "status", "logSubCommandStatuses", "log-start")
 		_ = unstructured.SetNestedField(o, "Failed", "status", "phase")
-	})
+	}))
 	// The pod died after the backup-manager wrote commitTs, before it wrote Complete.
 	op.Script("died", testenv.CommitThenPodDeath)
 	require.NoError(t, op.Start(ctx, richLogBackup(t, "died", quickPolicy)))

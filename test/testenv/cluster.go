@@ -253,7 +253,7 @@ func (f *Cluster) runJob(ctx context.Context, backup string) error {
 	f.mu.Lock()
 	f.runs[backup]++
 	f.mu.Unlock()
-	return f.updateBackup(ctx, backup, func(o map[string]any) {
+	return f.UpdateBackup(ctx, backup, func(o map[string]any) {
 		setEntry(o, "Scheduled", nil)
 		_ = unstructured.SetNestedField(o, "Scheduled", "status", "phase")
 	})
@@ -267,17 +267,17 @@ func (f *Cluster) finish(ctx context.Context, backup string, job *batchv1.Job, o
 		if err := f.registerTask(ctx, backup); err != nil {
 			return err
 		}
-		err = f.updateBackup(ctx, backup, func(o map[string]any) {
+		err = f.UpdateBackup(ctx, backup, func(o map[string]any) {
 			setEntry(o, "Complete", nil)
 			_ = unstructured.SetNestedField(o, "Running", "status", "phase")
 			_ = unstructured.SetNestedField(o, strconv.FormatUint(CommitTs, 10), "status", "commitTs")
 		})
 	case BRError:
-		err = f.updateBackup(ctx, backup, brFailed("[BR:Common:ErrFailedToConnect] failed to connect to PD"))
+		err = f.UpdateBackup(ctx, backup, brFailed("[BR:Common:ErrFailedToConnect] failed to connect to PD"))
 	case BRTaskExists:
-		err = f.updateBackup(ctx, backup, brFailed("[BR:Stream:ErrStreamLogTaskExist]stream task already exists"))
+		err = f.UpdateBackup(ctx, backup, brFailed("[BR:Stream:ErrStreamLogTaskExist]stream task already exists"))
 	case PodDeath:
-		err = f.updateBackup(ctx, backup, func(o map[string]any) {
+		err = f.UpdateBackup(ctx, backup, func(o map[string]any) {
 			setEntry(o, "Running", nil)
 			_ = unstructured.SetNestedField(o, "Running", "status", "phase")
 		})
@@ -285,7 +285,7 @@ func (f *Cluster) finish(ctx context.Context, backup string, job *batchv1.Job, o
 		if err := f.registerTask(ctx, backup); err != nil {
 			return err
 		}
-		err = f.updateBackup(ctx, backup, func(o map[string]any) {
+		err = f.UpdateBackup(ctx, backup, func(o map[string]any) {
 			setEntry(o, "Running", nil)
 			_ = unstructured.SetNestedField(o, "Running", "status", "phase")
 			_ = unstructured.SetNestedField(o, strconv.FormatUint(CommitTs, 10), "status", "commitTs")
@@ -351,9 +351,9 @@ func setJobOutcome(job *batchv1.Job, succeeded bool) {
 // conflictBackoff retries a write for about a second: tests hammer the same Backup.
 var conflictBackoff = wait.Backoff{Steps: 40, Duration: 5 * time.Millisecond, Factor: 1.1, Jitter: 0.5}
 
-// updateBackup reads the Backup, changes it, and writes it with its resourceVersion,
+// UpdateBackup reads the Backup, changes it, and writes it with its resourceVersion,
 // again on conflict: the way TiDB Operator and the backup-manager write.
-func (f *Cluster) updateBackup(ctx context.Context, name string, change func(map[string]any)) error {
+func (f *Cluster) UpdateBackup(ctx context.Context, name string, change func(map[string]any)) error {
 	return retry.RetryOnConflict(conflictBackoff, func() error {
 		b := Empty(BackupGVK)
 		if err := f.Client.Get(ctx, client.ObjectKey{Namespace: f.Namespace, Name: name}, b); err != nil {

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"sync"
 	"syscall"
 	"time"
 
@@ -28,48 +27,32 @@ const TiDBOperatorNamespace = "tidb-admin"
 //
 // The tracker dials PD's Service by name, <cluster>-pd.<namespace>:2379. No such name
 // resolves here, and the machine's own resolver must stay untouched, so the process runs
-// in a mount namespace of its own (unshare, as root) with its own /etc/hosts: SetHost
-// maps a Service name to a loopback address where a test's etcd (package etcdtest) plays
-// PD's. The file is rewritten in place, so the bind mount sees every change; but Go's
-// resolver rereads /etc/hosts at most every 5 seconds, so names known in advance are
-// best given to StartTiDBOperator.
+// in a mount namespace of its own (unshare, as root) with its own /etc/hosts, written once
+// at start from the names given to StartTiDBOperator: each maps a Service name to a
+// loopback address where a test's etcd (package etcdtest) plays PD's. They are all known
+// up front because Go's resolver may keep an older /etc/hosts for 5 seconds, and a
+// tracker that cannot reach PD marks a running backup Failed at once.
 type TiDBOperator struct {
 	// LogPath is the controller-manager's log (klog, -v=4).
 	LogPath string
 
-	hostsPath string
-	baseHosts []byte
-	mu        sync.Mutex
-	hosts     map[string]string
-	cmd       *exec.Cmd
-	done      chan error
+	cmd  *exec.Cmd
+	done chan error
 }
 
 // StartTiDBOperator starts the controller-manager and waits until it holds its Lease.
 // selector (its -selector flag), if set, limits it to TiDB Operator objects with those
 // labels: suites that model TiDB Operator themselves share the API server.
-// hosts are its first names (name to loopback address; see SetHost).
+// hosts maps names to loopback addresses in its /etc/hosts (see the type's doc).
 func (e *Env) StartTiDBOperator(ctx context.Context, selector string, hosts map[string]string) (*TiDBOperator, error) {
 	bin := filepath.Join(e.AssetsDir, TiDBOperatorBinary)
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: TiDBOperatorNamespace}}
 	if err := client.IgnoreAlreadyExists(e.Client.Create(ctx, ns)); err != nil {
 		return nil, fmt.Errorf("create namespace %s: %w", TiDBOperatorNamespace, err)
 	}
-	base, err := os.ReadFile("/etc/hosts")
-	if err != nil {
-		return nil, err
-	}
-	o := &TiDBOperator{
-		LogPath:   filepath.Join(e.Dir, "tidb-controller-manager.log"),
-		hostsPath: filepath.Join(e.Dir, "hosts"),
-		baseHosts: base,
-		hosts:     map[string]string{},
-		done:      make(chan error, 1),
-	}
-	for name, ip := range hosts {
-		o.hosts[name] = ip
-	}
-	if err := o.writeHosts(); err != nil {
+	o := &TiDBOperator{LogPath: filepath.Join(e.Dir, "tidb-controller-manager.log"), done: make(chan error, 1)}
+	hostsPath := filepath.Join(e.Dir, "hosts")
+	if err := writeHosts(hostsPath, hosts); err != nil {
 		return nil, err
 	}
 	logFile, err := os.Create(o.LogPath)
@@ -88,7 +71,7 @@ func (e *Env) StartTiDBOperator(ctx context.Context, selector string, hosts map[
 		args = append(args, "-selector="+selector)
 	}
 	o.cmd = exec.Command(args[0], args[1:]...)
-	o.cmd.Env = append(os.Environ(), "KUBECONFIG="+e.Kubeconfig, "NAMESPACE="+TiDBOperatorNamespace, "TEST_HOSTS_FILE="+o.hostsPath)
+	o.cmd.Env = append(os.Environ(), "KUBECONFIG="+e.Kubeconfig, "NAMESPACE="+TiDBOperatorNamespace, "TEST_HOSTS_FILE="+hostsPath)
 	o.cmd.Stdout, o.cmd.Stderr = logFile, logFile
 	o.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := o.cmd.Start(); err != nil {
@@ -125,29 +108,22 @@ func (o *TiDBOperator) waitLeading(ctx context.Context, timeout time.Duration) e
 	}
 }
 
-// SetHost makes name resolve to ip for the controller-manager (and only for it), within
-// the 5 seconds Go's resolver may keep the previous /etc/hosts.
-func (o *TiDBOperator) SetHost(name, ip string) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.hosts[name] = ip
-	return o.writeHosts()
-}
-
-// writeHosts rewrites the hosts file in place (truncate and write, never rename: the
-// bind mount holds the inode).
-func (o *TiDBOperator) writeHosts() error {
-	var b bytes.Buffer
-	b.Write(o.baseHosts)
-	names := make([]string, 0, len(o.hosts))
-	for n := range o.hosts {
+// writeHosts writes the machine's /etc/hosts followed by hosts, in name order.
+func writeHosts(path string, hosts map[string]string) error {
+	base, err := os.ReadFile("/etc/hosts")
+	if err != nil {
+		return err
+	}
+	b := bytes.NewBuffer(base)
+	names := make([]string, 0, len(hosts))
+	for n := range hosts {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(&b, "%s %s\n", o.hosts[n], n)
+		fmt.Fprintf(b, "%s %s\n", hosts[n], n)
 	}
-	return os.WriteFile(o.hostsPath, b.Bytes(), 0o644)
+	return os.WriteFile(path, b.Bytes(), 0o644)
 }
 
 // Log returns the controller-manager's log so far.
