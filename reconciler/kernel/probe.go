@@ -5,15 +5,18 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
@@ -273,22 +276,26 @@ func (p *Prober) read(ctx context.Context, t Target, endpoint string) (*Task, er
 	if err != nil {
 		return nil, err
 	}
-	// One transaction: the three reads see the same revision.
+	// One transaction: the reads see the same revision.
 	resp, err := cli.Txn(ctx).Then(
 		clientv3.OpGet(InfoKey(t.Task)),
 		clientv3.OpGet(PauseKey(t.Task)),
 		clientv3.OpGet(LastErrorPrefix(t.Task), clientv3.WithPrefix(), clientv3.WithLimit(maxLastErrors)),
+		clientv3.OpGet(CheckpointPrefix(t.Task), clientv3.WithPrefix(), clientv3.WithLimit(maxCheckpoints)),
+		clientv3.OpGet(StorageCheckpointPrefix(t.Task), clientv3.WithPrefix(), clientv3.WithLimit(maxCheckpoints)),
+		clientv3.OpGet(pdClusterIDKey),
 	).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("read task %s from %s: %w", t.Task, endpoint, err)
 	}
-	if len(resp.Responses) != 3 {
-		return nil, fmt.Errorf("read task %s from %s: %d responses to 3 reads", t.Task, endpoint, len(resp.Responses))
+	if len(resp.Responses) != 6 {
+		return nil, fmt.Errorf("read task %s from %s: %d responses to 6 reads", t.Task, endpoint, len(resp.Responses))
 	}
+	kvs := func(i int) []*mvccpb.KeyValue { return resp.Responses[i].GetResponseRange().GetKvs() }
 	task := &Task{Name: t.Task}
-	if kvs := resp.Responses[0].GetResponseRange().GetKvs(); len(kvs) > 0 {
+	if info := kvs(0); len(info) > 0 {
 		task.Exists = true
-		name, startTS, err := decodeTaskInfo(kvs[0].Value)
+		name, startTS, err := decodeTaskInfo(info[0].Value)
 		if err != nil {
 			return nil, fmt.Errorf("task %s: %w", t.Task, err)
 		}
@@ -297,18 +304,65 @@ func (p *Prober) read(ctx context.Context, t Target, endpoint string) (*Task, er
 		}
 		task.StartTS = startTS
 	}
-	if kvs := resp.Responses[1].GetResponseRange().GetKvs(); len(kvs) > 0 {
+	if pause := kvs(1); len(pause) > 0 {
 		task.Paused = true
-		task.PausedByError, task.PauseMessage = decodePause(kvs[0].Value)
+		task.PausedByError, task.PauseMessage = decodePause(pause[0].Value)
 	}
-	for _, kv := range resp.Responses[2].GetResponseRange().GetKvs() {
+	for _, kv := range kvs(2) {
 		e, err := decodeStreamBackupError(kv.Value)
 		if err != nil {
 			e = StoreError{Message: fmt.Sprintf("unreadable error under %s: %v", kv.Key, err)}
 		}
 		task.LastErrors = append(task.LastErrors, e)
 	}
+	if task.Exists {
+		task.CheckpointTS = globalCheckpoint(t.Task, task.StartTS, kvs(3), kvs(4))
+	}
+	if id := kvs(5); len(id) > 0 && len(id[0].Value) == 8 {
+		// The GC safe point lives under the cluster ID, so it takes a second read. Not
+		// knowing it is not an error: the resume's own check (BR's) still stands.
+		key := GCSafePointKey(binary.BigEndian.Uint64(id[0].Value))
+		if sp, err := cli.Get(ctx, key); err == nil && len(sp.Kvs) > 0 {
+			task.GCSafePoint, _ = strconv.ParseUint(string(sp.Kvs[0].Value), 16, 64)
+		}
+	}
 	return task, nil
+}
+
+// maxCheckpoints bounds the checkpoint keys read per task (one per store and, from older
+// TiKV versions, per region).
+const maxCheckpoints = 4096
+
+// globalCheckpoint computes a task's checkpoint as BR does before a resume
+// (br/pkg/streamhelper, Task.GetGlobalCheckPointTS): the advancer's central_global if
+// present; otherwise the least store checkpoint (the start ts if there is none), raised
+// to the greatest storage checkpoint. Region checkpoints do not count, and a value that
+// is not 8 bytes is skipped.
+func globalCheckpoint(task string, startTS uint64, checkpoints, storage []*mvccpb.KeyValue) uint64 {
+	prefix := CheckpointPrefix(task)
+	cp, initialized := startTS, false
+	for _, kv := range checkpoints {
+		if len(kv.Value) != 8 {
+			continue
+		}
+		ts := binary.BigEndian.Uint64(kv.Value)
+		suffix := strings.TrimPrefix(string(kv.Key), prefix)
+		switch {
+		case suffix == "central_global":
+			return ts
+		case strings.HasPrefix(suffix, "store/"), len(suffix) == 8: // 8 bytes: an old-style store id
+			if !initialized || ts < cp {
+				cp, initialized = ts, true
+			}
+		}
+	}
+	stored := startTS
+	for _, kv := range storage {
+		if len(kv.Value) == 8 {
+			stored = max(stored, binary.BigEndian.Uint64(kv.Value))
+		}
+	}
+	return max(cp, stored)
 }
 
 // client returns the pooled client for the endpoint and TLS identity, creating it (or

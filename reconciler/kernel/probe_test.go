@@ -62,11 +62,11 @@ func TestProbeReadsTasksAsBRWritesThem(t *testing.T) {
 		task string
 		want Task
 	}{
-		{"healthy", Task{Name: "healthy", Exists: true, StartTS: 449532234876551170}},
-		{"broken", Task{Name: "broken", Exists: true, StartTS: 100, Paused: true, PausedByError: true,
+		{"healthy", Task{Name: "healthy", Exists: true, StartTS: 449532234876551170, CheckpointTS: 449532234876551170}},
+		{"broken", Task{Name: "broken", Exists: true, StartTS: 100, CheckpointTS: 100, Paused: true, PausedByError: true,
 			PauseMessage: "store 4: KV:LogBackup:Io: disk full on /var/lib/tikv",
 			LastErrors:   []StoreError{{StoreID: 4, Code: "KV:LogBackup:Io", Message: "disk full on /var/lib/tikv"}}}},
-		{"held", Task{Name: "held", Exists: true, StartTS: 200, Paused: true, PauseMessage: "maintenance window"}},
+		{"held", Task{Name: "held", Exists: true, StartTS: 200, CheckpointTS: 200, Paused: true, PauseMessage: "maintenance window"}},
 		{"absent", Task{Name: "absent"}},
 	}
 	for _, tt := range tests {

@@ -19,6 +19,27 @@ func PauseKey(task string) string { return keyPrefix + "/pause/" + task }
 // task "a" from matching the errors of task "ab".
 func LastErrorPrefix(task string) string { return keyPrefix + "/last-error/" + task + "/" }
 
+// CheckpointPrefix is the prefix of a task's checkpoints: central_global (the advancer's
+// global checkpoint), store/<id>, region/<id>/<version>, and, from old versions, an
+// 8-byte store id. Values are 8-byte big-endian TSOs.
+func CheckpointPrefix(task string) string { return keyPrefix + "/checkpoint/" + task + "/" }
+
+// StorageCheckpointPrefix is the prefix of the checkpoints TiKV stores report as flushed to
+// the backup storage (8-byte big-endian TSOs).
+func StorageCheckpointPrefix(task string) string {
+	return keyPrefix + "/storage-checkpoint/" + task + "/"
+}
+
+// pdClusterIDKey holds PD's cluster ID (8 bytes, big-endian); PD keeps its own state under
+// /pd/<cluster id>/.
+const pdClusterIDKey = "/pd/cluster_id"
+
+// GCSafePointKey is where PD keeps the cluster's GC safe point (a hexadecimal string):
+// /pd/<cluster id>/gc/safe_point (tikv/pd, keypath.GCSafePointPath).
+func GCSafePointKey(clusterID uint64) string {
+	return fmt.Sprintf("/pd/%d/gc/safe_point", clusterID)
+}
+
 // Task is what the cluster records about one log backup task.
 type Task struct {
 	Name string
@@ -36,6 +57,20 @@ type Task struct {
 	PauseMessage string
 	// LastErrors are the errors stores reported, ordered by store ID.
 	LastErrors []StoreError
+	// CheckpointTS is the task's global checkpoint, computed as BR computes it before a
+	// resume (0: the task does not exist).
+	CheckpointTS uint64
+	// GCSafePoint is PD's GC safe point (0: not known). A resume is refused once it
+	// reaches CheckpointTS: the changes in between may have been collected.
+	GCSafePoint uint64
+}
+
+// GCPassedCheckpoint reports a task whose resume can no longer be loss-free: the GC safe
+// point has reached its checkpoint. BR's log resume refuses exactly this case
+// (br/pkg/task/stream.go, RunStreamResume: utils.CheckGCSafePoint(ctx, pdClient,
+// globalCheckPointTS) fails with ErrBackupGCSafepointExceeded when ts <= safePoint).
+func (t *Task) GCPassedCheckpoint() bool {
+	return t.Exists && t.CheckpointTS > 0 && t.GCSafePoint > 0 && t.CheckpointTS <= t.GCSafePoint
 }
 
 // StoreError is one brpb.StreamBackupError.

@@ -2,6 +2,7 @@ package etcdtest
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"os"
 	"strconv"
@@ -84,5 +85,50 @@ func DeleteTask(ctx context.Context, cli *clientv3.Client, task string) error {
 		clientv3.OpDelete("/tidb/br-stream/pause/"+task),
 		clientv3.OpDelete("/tidb/br-stream/last-error/"+task+"/", clientv3.WithPrefix()),
 	).Commit()
+	return err
+}
+
+func uint64Bytes(v uint64) string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return string(b[:])
+}
+
+// PutGlobalCheckpoint is the log backup advancer uploading a task's global checkpoint
+// (BR's Task.UploadGlobalCheckpoint): an 8-byte big-endian TSO under central_global.
+func PutGlobalCheckpoint(ctx context.Context, cli *clientv3.Client, task string, ts uint64) error {
+	_, err := cli.Put(ctx, "/tidb/br-stream/checkpoint/"+task+"/central_global", uint64Bytes(ts))
+	return err
+}
+
+// PutStoreCheckpoint is a TiKV store reporting its checkpoint for a task (BR's Task.Step).
+func PutStoreCheckpoint(ctx context.Context, cli *clientv3.Client, task string, store, ts uint64) error {
+	_, err := cli.Put(ctx, "/tidb/br-stream/checkpoint/"+task+"/store/"+strconv.FormatUint(store, 10), uint64Bytes(ts))
+	return err
+}
+
+// PutStorageCheckpoint is a store reporting what it flushed to the backup storage.
+func PutStorageCheckpoint(ctx context.Context, cli *clientv3.Client, task string, store, ts uint64) error {
+	_, err := cli.Put(ctx, "/tidb/br-stream/storage-checkpoint/"+task+"/"+strconv.FormatUint(store, 10), uint64Bytes(ts))
+	return err
+}
+
+// PDClusterID is the cluster ID SetGCSafePoint registers.
+const PDClusterID uint64 = 7216381298461235431
+
+// SetGCSafePoint is PD saving the cluster's GC safe point: the cluster ID (8 bytes,
+// big-endian) under /pd/cluster_id and the safe point, in hexadecimal, under
+// /pd/<cluster id>/gc/safe_point (tikv/pd's StorageEndpoint.SaveGCSafePoint).
+func SetGCSafePoint(ctx context.Context, cli *clientv3.Client, ts uint64) error {
+	_, err := cli.Txn(ctx).Then(
+		clientv3.OpPut("/pd/cluster_id", uint64Bytes(PDClusterID)),
+		clientv3.OpPut("/pd/"+strconv.FormatUint(PDClusterID, 10)+"/gc/safe_point", strconv.FormatUint(ts, 16)),
+	).Commit()
+	return err
+}
+
+// ResumeTask is BR's log resume: it deletes the pause key (MetaDataClient.ResumeTask).
+func ResumeTask(ctx context.Context, cli *clientv3.Client, task string) error {
+	_, err := cli.Delete(ctx, "/tidb/br-stream/pause/"+task)
 	return err
 }
