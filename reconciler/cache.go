@@ -46,11 +46,11 @@ func StripBackup(obj any) (any, error) {
 	}
 	keep("spec", "br", "cluster") // not the rest of spec.br: BR's options and settings
 	keep("spec", "br", "clusterNamespace")
-	for _, f := range []string{"phase", "commitTs", "logSuccessTruncateUntil", "backoffRetryStatus"} {
+	for _, f := range []string{"phase", "commitTs", "logSuccessTruncateUntil", "backoffRetryStatus", "logCheckpointTs", "conditions"} {
 		keep("status", f)
 	}
-	// Of the command entries, decisions read the phase and the Failed condition only; they
-	// are read in place, and only what is kept is copied.
+	// Of the command entries, decisions read the phase and the conditions (one per type,
+	// a handful); they are read in place, and only what is kept is copied.
 	if entries, ok := nestedMapNoCopy(u.Object, "status", "logSubCommandStatuses"); ok {
 		stripped := make(map[string]any, len(entries))
 		for cmd, v := range entries {
@@ -62,16 +62,8 @@ func StripBackup(obj any) (any, error) {
 			if phase, ok := e["phase"]; ok {
 				entry["phase"] = phase
 			}
-			if conds, ok := e["conditions"].([]any); ok {
-				var failed []any
-				for _, c := range conds {
-					if m, ok := c.(map[string]any); ok && m["type"] == PhaseFailed {
-						failed = append(failed, c)
-					}
-				}
-				if failed != nil {
-					entry["conditions"] = failed
-				}
+			if conds, ok := e["conditions"]; ok {
+				entry["conditions"] = conds
 			}
 			stripped[cmd] = entry
 		}

@@ -73,6 +73,7 @@ const (
 	ReasonCommitTsSet         = "CommitTsSet"
 	ReasonEpisodeReset        = "EpisodeReset"
 	ReasonRecoveredFromKernel = "RecoveredFromKernel"
+	ReasonLogGapUnrecoverable = "LogGapUnrecoverable"
 )
 
 const (
@@ -113,6 +114,18 @@ type Decision struct {
 	// writes only its record and the episode. Set when the entry already tells the
 	// failure in someone else's words that must stay visible (see keepEntry).
 	KeepEntry bool
+	// Pause: the decision belongs to a pause episode (pause.go): the episode it writes
+	// says so.
+	Pause bool
+	// Entry is the command entry GiveUp marks Failed, when not Command's: a pause episode
+	// counts log-resume attempts but marks the running log-start failed, which is what
+	// TiDB Operator and users read.
+	Entry string
+	// HandOff: StartRetry hands a resume to TiDB Operator by setting status.phase to
+	// Paused (it then runs log-resume), instead of marking the entry RetryFailed.
+	HandOff bool
+	// HandOffs is the hand-off count StartRetry writes into the episode.
+	HandOffs int
 }
 
 var none = Decision{Action: ActNone}
@@ -126,6 +139,12 @@ func Decide(in Input) Decision {
 	cmd := currentCommand(b)
 	if cmd == "" {
 		return none
+	}
+	if d, handled := decidePause(in, cmd); handled {
+		return d
+	}
+	if d := decidePutBack(in, cmd); d.Action != ActNone {
+		return d
 	}
 	ep := b.Episode
 	if ep != nil && ep.Command == cmd {
@@ -152,7 +171,7 @@ func Decide(in Input) Decision {
 		}
 	}
 	if ep != nil && ep.Command != cmd && commandSucceeded(b, ep.Command, nil) {
-		return Decision{Action: ActCloseEpisode, Command: ep.Command, Reason: ReasonRetrySucceeded, Message: closeMessage(b, ep)}
+		return closePause(in, Decision{Action: ActCloseEpisode, Command: ep.Command, Reason: ReasonRetrySucceeded, Message: closeMessage(b, ep)})
 	}
 	return none
 }
@@ -206,7 +225,8 @@ func joinReason(reason, message string) string {
 // (GiveUp's ConditionReason).
 func ownFailedReason(reason string) bool {
 	switch reason {
-	case ReasonRetryLimitExceeded, ReasonRetryTimeout, ReasonNotRetryable, ReasonInvalidRetryPolicy, ReasonCommitTsSet:
+	case ReasonRetryLimitExceeded, ReasonRetryTimeout, ReasonNotRetryable, ReasonInvalidRetryPolicy, ReasonCommitTsSet,
+		ReasonLogGapUnrecoverable:
 		return true
 	}
 	return false
@@ -246,6 +266,8 @@ func decideFailure(in Input, cmd string, f *failure) Decision {
 	switch {
 	case skipReason != "":
 		return giveUp(ReasonRetrySkipped, skipReason, skipMsg)
+	case matchesAny(f.reason, gcRefusals) != "":
+		return giveUp(ReasonRetrySkipped, ReasonLogGapUnrecoverable, gapMessage("BR refused the resume: "+lastErr))
 	case matchesAny(f.reason, in.NonRetryable) != "":
 		return giveUp(ReasonRetrySkipped, ReasonNotRetryable,
 			fmt.Sprintf("not retried: %q is an error retrying cannot fix; last error: %s", matchesAny(f.reason, in.NonRetryable), lastErr))

@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
@@ -9,8 +10,9 @@ import (
 	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/kernel"
 )
 
-// Metrics of the reconciler. Labels are namespace and command only: a per-Backup label
-// would grow without bound.
+// Metrics of the reconciler. Counters are labelled by namespace and command only: a
+// per-Backup label would grow without bound. The gauges about running log backups carry
+// the Backup's name: there are few of them, and each series goes with its Backup.
 type Metrics struct {
 	failures   *prometheus.CounterVec
 	started    *prometheus.CounterVec
@@ -21,6 +23,9 @@ type Metrics struct {
 	probes     *prometheus.CounterVec
 	waiting    *prometheus.GaugeVec
 	suspends   *prometheus.CounterVec
+	gaps       *prometheus.CounterVec
+	lag        *prometheus.GaugeVec
+	paused     *prometheus.GaugeVec
 
 	mu sync.Mutex
 	// waitingFor maps each Backup waiting for a retry to its gauge labels.
@@ -52,9 +57,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "tidb_backup_guard_write_guard_suspensions_total",
 			Help: "Times the write guard stopped writing a Backup that was written too often (a write loop).",
 		}, []string{"namespace"}),
+		gaps: counter("gap_unrecoverable_total", "Running log backups given up because GC passed their checkpoint (LogGapUnrecoverable)."),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tidb_backup_guard_log_backup_checkpoint_lag_seconds",
+			Help: "How far a running log backup's checkpoint is behind now (from PD when the kernel probe is on, else status.logCheckpointTs).",
+		}, []string{"namespace", "backup"}),
+		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tidb_backup_guard_log_backup_paused_by_error",
+			Help: "1 while a running log backup's task is paused by an error (from PD, or TiDB Operator's record).",
+		}, []string{"namespace", "backup"}),
 		waitingFor: map[types.NamespacedName][2]string{},
 	}
-	reg.MustRegister(m.failures, m.started, m.recovered, m.exhausted, m.skipped, m.fromKernel, m.probes, m.waiting, m.suspends)
+	reg.MustRegister(m.failures, m.started, m.recovered, m.exhausted, m.skipped, m.fromKernel, m.probes, m.waiting, m.suspends,
+		m.gaps, m.lag, m.paused)
 	return m
 }
 
@@ -69,6 +84,9 @@ func (m *Metrics) written(ns string, d Decision) {
 	case ActGiveUp:
 		if d.Record != nil {
 			m.failures.WithLabelValues(ns, d.Command).Inc()
+		}
+		if d.ConditionReason == ReasonLogGapUnrecoverable {
+			m.gaps.WithLabelValues(ns, d.Command).Inc()
 		}
 		if d.Reason == ReasonRetrySkipped {
 			m.skipped.WithLabelValues(ns, d.Command).Inc()
@@ -141,4 +159,31 @@ func waits(d Decision) bool {
 		return true
 	}
 	return false
+}
+
+// setRunning records a running log backup's checkpoint lag (nil: not known) and whether
+// its task is paused by an error.
+func (m *Metrics) setRunning(key types.NamespacedName, lag *time.Duration, pausedByError bool) {
+	if m == nil {
+		return
+	}
+	if lag == nil {
+		m.lag.DeleteLabelValues(key.Namespace, key.Name)
+	} else {
+		m.lag.WithLabelValues(key.Namespace, key.Name).Set(lag.Seconds())
+	}
+	v := 0.0
+	if pausedByError {
+		v = 1
+	}
+	m.paused.WithLabelValues(key.Namespace, key.Name).Set(v)
+}
+
+// forgetRunning drops the series of a Backup that is no longer a running log backup.
+func (m *Metrics) forgetRunning(key types.NamespacedName) {
+	if m == nil {
+		return
+	}
+	m.lag.DeleteLabelValues(key.Namespace, key.Name)
+	m.paused.DeleteLabelValues(key.Namespace, key.Name)
 }

@@ -37,6 +37,11 @@ type backupView struct {
 	Phase                   string
 	CommitTs                string
 	LogSuccessTruncateUntil string
+	// LogCheckpointTs is the task's checkpoint as TiDB Operator (v1.6.4+) last read it.
+	LogCheckpointTs string
+	// Conds are status.conditions by type; TiDB Operator keeps one per type and renews
+	// a condition's time whenever status.phase moves to its type.
+	Conds map[string]condition
 	Entries                 map[string]entryView
 	Records                 []Record
 
@@ -49,6 +54,19 @@ type entryView struct {
 	Phase string
 	// Failed is the entry's Failed condition, if any (BR's error).
 	Failed *condition
+	// Conds are the entry's conditions by type.
+	Conds map[string]condition
+}
+
+// latest is the time of the entry's newest condition (zero: none).
+func (e entryView) latest() time.Time {
+	var t time.Time
+	for _, c := range e.Conds {
+		if c.Time.After(t) {
+			t = c.Time
+		}
+	}
+	return t
 }
 
 type condition struct {
@@ -83,6 +101,9 @@ func viewBackup(u *unstructured.Unstructured) *backupView {
 	b.Phase = str(obj, "status", "phase")
 	b.CommitTs = str(obj, "status", "commitTs")
 	b.LogSuccessTruncateUntil = str(obj, "status", "logSuccessTruncateUntil")
+	b.LogCheckpointTs = str(obj, "status", "logCheckpointTs")
+	status, _, _ := unstructured.NestedMap(obj, "status")
+	b.Conds = conditions(status)
 	entries, _, _ := unstructured.NestedMap(obj, "status", "logSubCommandStatuses")
 	for cmd, v := range entries {
 		m, ok := v.(map[string]any)
@@ -91,6 +112,7 @@ func viewBackup(u *unstructured.Unstructured) *backupView {
 		}
 		e := entryView{Phase: str(m, "phase")}
 		e.Failed = findCondition(m, PhaseFailed)
+		e.Conds = conditions(m)
 		b.Entries[cmd] = e
 	}
 	records, _, _ := unstructured.NestedSlice(obj, "status", "backoffRetryStatus")
@@ -126,6 +148,20 @@ func findCondition(m map[string]any, condType string) *condition {
 		return &condition{Reason: str(c, "reason"), Message: str(c, "message"), Time: parseTime(str(c, "lastTransitionTime"))}
 	}
 	return nil
+}
+
+// conditions reads m's "conditions" list by type (True ones only).
+func conditions(m map[string]any) map[string]condition {
+	list, _, _ := unstructured.NestedSlice(m, "conditions")
+	out := map[string]condition{}
+	for _, v := range list {
+		c, ok := v.(map[string]any)
+		if !ok || str(c, "status") == string(corev1.ConditionFalse) {
+			continue
+		}
+		out[str(c, "type")] = condition{Reason: str(c, "reason"), Message: str(c, "message"), Time: parseTime(str(c, "lastTransitionTime"))}
+	}
+	return out
 }
 
 func readRecord(m map[string]any) Record {

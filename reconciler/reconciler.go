@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -62,7 +63,30 @@ type Reconciler struct {
 	// KernelEvents, if set, carries the Backups whose kernel probe answered, to be
 	// reconciled again (wired by SetupWithManager); NotifyKernel sends to it. Buffered.
 	KernelEvents chan event.TypedGenericEvent[*unstructured.Unstructured]
+	// WatchInterval is how often a running log backup is looked at again although
+	// nothing changed (its checkpoint lag, and with the kernel probe its task in PD);
+	// 0: DefaultWatchInterval.
+	WatchInterval time.Duration
+	// LagWarning is the checkpoint lag past which a running log backup gets a
+	// CheckpointLagging Warning Event; 0: DefaultLagWarning.
+	LagWarning time.Duration
+
+	// lagging holds the running log backups whose lag passed LagWarning (Events are
+	// sent on each crossing).
+	lagging sync.Map
 }
+
+// Defaults for running log backups.
+const (
+	DefaultWatchInterval = time.Minute
+	DefaultLagWarning    = 10 * time.Minute
+)
+
+// Events about the checkpoint of running log backups.
+const (
+	ReasonCheckpointLagging  = "CheckpointLagging"
+	ReasonCheckpointCaughtUp = "CheckpointCaughtUp"
+)
 
 // KernelProbe reads log backup tasks from the cluster (implemented by kernel.Prober).
 type KernelProbe interface {
@@ -120,6 +144,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		if err := reader.Get(ctx, req.NamespacedName, u); err != nil {
 			if apierrors.IsNotFound(err) {
 				r.Metrics.setWaiting(req.NamespacedName, "", false)
+				r.forgetRunning(req.NamespacedName)
 				r.releaseKernel(req.NamespacedName)
 				r.Guard.Forget(req.NamespacedName)
 				return reconcile.Result{}, nil
@@ -139,6 +164,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		in.Job, in.LivePods = related.job, related.livePods
 		if in.Backup.Deleting {
 			r.releaseKernel(req.NamespacedName)
+		}
+		running := runningLog(in.Backup)
+		if running && r.Kernel != nil {
+			// A running log backup is only decided on with the cluster's account of its
+			// task: its pause, and whether TiDB Operator's verdict on it is true.
+			res, ok := r.Kernel.Lookup(r.watchTarget(in.Backup))
+			if !ok {
+				return reconcile.Result{RequeueAfter: r.Kernel.Timeout() + time.Second}, nil
+			}
+			in.Kernel = &res
+		}
+		if !fresh {
+			r.observeRunning(u, in, running)
 		}
 		d := Decide(in)
 		if fresh {
@@ -174,10 +212,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		log := log.WithValues("command", d.Command, "action", d.Action, "retryNum", d.RetryNum)
 		switch d.Action {
 		case ActNone:
-			return reconcile.Result{}, nil
+			return reconcile.Result{RequeueAfter: r.watchAgain(running, 0)}, nil
 		case ActWait, ActAwaitCleanup, ActAwaitKernel:
 			log.V(1).Info("Waiting", "requeueAfter", d.RequeueAfter, "detail", d.Message)
-			return reconcile.Result{RequeueAfter: d.RequeueAfter}, nil
+			return reconcile.Result{RequeueAfter: r.watchAgain(running, d.RequeueAfter)}, nil
 		case ActDeleteJob:
 			return reconcile.Result{RequeueAfter: d.RequeueAfter}, r.deleteJob(ctx, log, in.Job, u.GetNamespace())
 		}
@@ -202,7 +240,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		r.Guard.Wrote(req.NamespacedName, in.Now)
 		r.Metrics.written(u.GetNamespace(), d)
 		r.event(u, d)
-		return reconcile.Result{RequeueAfter: d.RequeueAfter}, nil
+		return reconcile.Result{RequeueAfter: r.watchAgain(running, d.RequeueAfter)}, nil
 	}
 	log.V(1).Info("Still conflicting; trying again shortly", "conflicts", maxConflicts)
 	return reconcile.Result{RequeueAfter: conflictRequeue + rand.N(conflictRequeue)}, nil
@@ -253,6 +291,90 @@ func (r *Reconciler) recordOnCached(ctx context.Context, log logr.Logger, cached
 	r.Metrics.written(cached.GetNamespace(), d)
 	r.event(cached, d)
 	return &reconcile.Result{RequeueAfter: d.RequeueAfter}, nil
+}
+
+// runningLog reports a running log backup: log-start done, and the command TiDB Operator
+// works on is log-start or log-resume. Its task is watched (pause.go, lag).
+func runningLog(b *backupView) bool {
+	if b.Mode != "log" || b.Deleting || b.CommitTs == "" {
+		return false
+	}
+	cmd := currentCommand(b)
+	return cmd == CmdStart || cmd == CmdResume
+}
+
+// watchAttempt names the kernel probe's periodic reading of a running task (results are
+// reused for the probe's cache TTL).
+const watchAttempt = "watch"
+
+func (r *Reconciler) watchTarget(b *backupView) kernel.Target {
+	return kernel.Target{Backup: types.NamespacedName{Namespace: b.Namespace, Name: b.Name},
+		Cluster: b.Cluster, Namespace: b.ClusterNamespace, Task: b.Name, Attempt: watchAttempt}
+}
+
+// watchAgain bounds a requeue of a running log backup by the watch interval.
+func (r *Reconciler) watchAgain(running bool, after time.Duration) time.Duration {
+	if !running {
+		return after
+	}
+	every := r.WatchInterval
+	if every <= 0 {
+		every = DefaultWatchInterval
+	}
+	if after <= 0 || after > every {
+		return every
+	}
+	return after
+}
+
+// observeRunning sets the gauges of a running log backup and sends an Event when its
+// checkpoint lag crosses LagWarning, either way. Nothing is written to the Backup.
+func (r *Reconciler) observeRunning(u *unstructured.Unstructured, in Input, running bool) {
+	key := types.NamespacedName{Namespace: u.GetNamespace(), Name: u.GetName()}
+	if !running {
+		r.forgetRunning(key)
+		return
+	}
+	sig, _ := pauseOf(in)
+	at, known := checkpointTime(in)
+	if !known {
+		r.Metrics.setRunning(key, nil, sig != nil)
+		return
+	}
+	lag := max(in.Now.Sub(at), 0)
+	r.Metrics.setRunning(key, &lag, sig != nil)
+	limit := r.LagWarning
+	if limit <= 0 {
+		limit = DefaultLagWarning
+	}
+	_, was := r.lagging.Load(key)
+	lagging := lag > limit
+	if lagging == was {
+		return
+	}
+	if lagging {
+		r.lagging.Store(key, struct{}{})
+	} else {
+		r.lagging.Delete(key)
+	}
+	detail := fmt.Sprintf("checkpoint %s, lag %s (warning at %s)", rfc3339(at),
+		defaults.FormatDuration(lag.Round(time.Second)), defaults.FormatDuration(limit))
+	if sig != nil {
+		detail += "; paused by an error, reported by " + sig.source + ": " + sig.message
+	}
+	if r.Recorder == nil {
+		return
+	}
+	if lagging {
+		r.Recorder.Eventf(u, nil, corev1.EventTypeWarning, ReasonCheckpointLagging, "Observe", "the log backup's checkpoint is behind: %s", detail)
+	} else {
+		r.Recorder.Eventf(u, nil, corev1.EventTypeNormal, ReasonCheckpointCaughtUp, "Observe", "the log backup's checkpoint caught up: %s", detail)
+	}
+}
+
+func (r *Reconciler) forgetRunning(key types.NamespacedName) {
+	r.Metrics.forgetRunning(key)
+	r.lagging.Delete(key)
 }
 
 // consultKernel asks the kernel probe about a due retry and decides again with its

@@ -26,6 +26,12 @@ const EpisodeAnnotation = "tidb-backup-guard.io/retry-episode"
 type Episode struct {
 	Command string `json:"command"`
 	GaveUp  bool   `json:"gaveUp,omitempty"`
+	// Pause: the episode counts resumes of a running log backup whose task TiKV paused
+	// on an error (Command is log-resume); see pause.go.
+	Pause bool `json:"pause,omitempty"`
+	// HandOffs counts the resume hand-offs of the current attempt that TiDB Operator lost
+	// to its own writes and that were written again (bounded by maxHandOffs).
+	HandOffs int `json:"handOffs,omitempty"`
 }
 
 func (e Episode) String() string {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +44,8 @@ var allCommands = []string{CmdStart, CmdStop, CmdPause, CmdResume, CmdTruncate}
 // failedReasons are the Failed conditions others write (BR through the backup-manager,
 // TiDB Operator's tracker) and the ones this reconciler writes.
 var failedReasons = []string{"LogBackupStartFailed", "LogBackupTaskNotFound", "BRFailed", "",
-	ReasonRetryLimitExceeded, ReasonRetryTimeout, ReasonNotRetryable, ReasonInvalidRetryPolicy, ReasonCommitTsSet}
+	ReasonRetryLimitExceeded, ReasonRetryTimeout, ReasonNotRetryable, ReasonInvalidRetryPolicy, ReasonCommitTsSet,
+	ReasonLogGapUnrecoverable, "LogBackupTaskNotFound"}
 
 // generated is one input to Decide, with the raw object it was viewed from.
 type generated struct {
@@ -72,6 +74,13 @@ func generate(data []byte) generated {
 	if c.flip() {
 		set("status.commitTs", "4523")(u)
 	}
+	if c.flip() {
+		set("status.logCheckpointTs", strconv.FormatUint(kernel.TSO(t0.Add(time.Duration(c.pick(8))*20*time.Second)), 10))(u)
+	}
+	if c.flip() {
+		set("status.conditions", []any{map[string]any{"type": PhaseRetryFailed, "status": "True", "reason": operatorErrorPaused,
+			"lastTransitionTime": rfc3339(t0.Add(time.Duration(c.pick(8)) * 20 * time.Second))}})(u)
+	}
 	switch c.pick(6) {
 	case 1:
 		set("spec.backoffRetryPolicy", map[string]any{"minRetryDuration": "1s", "maxRetryTimes": int64(2), "retryTimeout": "1m"})(u)
@@ -98,6 +107,18 @@ func generate(data []byte) generated {
 			e["conditions"] = []any{map[string]any{"type": "Failed", "status": oneOf(c, "True", "True", "False"), "reason": reason,
 				"message": msg, "lastTransitionTime": rfc3339(t0.Add(time.Duration(c.pick(4)) * 20 * time.Minute))}}
 		}
+		// TiDB Operator's record of an error pause, and a completed run (a resume).
+		switch c.pick(4) {
+		case 1:
+			e["phase"] = PhaseRetryFailed
+			e["conditions"] = append(slice(e["conditions"]), map[string]any{"type": PhaseRetryFailed, "status": "True",
+				"reason": operatorErrorPaused, "message": "Log backup paused due to error: error",
+				"lastTransitionTime": rfc3339(t0.Add(time.Duration(c.pick(8)) * 20 * time.Second))})
+		case 2:
+			e["phase"] = PhaseComplete
+			e["conditions"] = append(slice(e["conditions"]), map[string]any{"type": PhaseComplete, "status": "True",
+				"lastTransitionTime": rfc3339(t0.Add(time.Duration(c.pick(8)) * 20 * time.Second))})
+		}
 		set("status.logSubCommandStatuses."+cmd, e)(u)
 	}
 	var recs []Record
@@ -120,9 +141,13 @@ func generate(data []byte) generated {
 		records(recs...)(u)
 	}
 	if c.pick(3) != 0 {
-		// Mostly the current command's episode, where retries happen.
+		// Mostly the current command's episode, where retries happen; else a pause episode.
 		cur := currentCommand(viewBackup(u))
-		episode(oneOf(c, cur, cur, cur, oneOf(c, allCommands...)), c.pick(3) == 0)(u)
+		if c.pick(3) == 0 {
+			u.SetAnnotations(map[string]string{EpisodeAnnotation: Episode{Command: CmdResume, Pause: true, GaveUp: c.pick(4) == 0, HandOffs: c.pick(4)}.String()})
+		} else {
+			episode(oneOf(c, cur, cur, cur, oneOf(c, allCommands...)), c.pick(3) == 0)(u)
+		}
 	}
 	if c.pick(6) == 0 {
 		set("metadata.deletionTimestamp", rfc3339(t0))(u)
@@ -143,7 +168,15 @@ func generate(data []byte) generated {
 	if c.pick(4) == 0 {
 		in.LivePods = []string{"backup-pitr-log-start-x7k2p"}
 	}
-	switch c.pick(6) {
+	cp := kernel.TSO(t0.Add(time.Duration(c.pick(8)) * 20 * time.Second))
+	switch c.pick(9) {
+	case 6:
+		in.Kernel = &kernel.Result{Task: &kernel.Task{Name: "pitr", Exists: true, Paused: true, PausedByError: true, PauseMessage: "store 4: disk full",
+			CheckpointTS: cp, GCSafePoint: oneOf(c, cp-1, cp, cp+1)}, At: in.Now}
+	case 7:
+		in.Kernel = &kernel.Result{Task: &kernel.Task{Name: "pitr", Exists: true, CheckpointTS: cp}, At: in.Now}
+	case 8:
+		in.Kernel = &kernel.Result{Task: &kernel.Task{Name: "pitr", Exists: true, Paused: true, PauseMessage: "maintenance", CheckpointTS: cp}, At: in.Now}
 	case 1:
 		in.Kernel = &kernel.Result{Err: errors.New("connection refused")}
 	case 2:
@@ -217,7 +250,7 @@ func checkComesToRest(g generated) (Decision, error) {
 func TestDecideComesToRest(t *testing.T) {
 	rng := rand.New(rand.NewPCG(14, 14))
 	seen := map[string]int{}
-	buf := make([]byte, 96)
+	buf := make([]byte, 128)
 	for i := 0; i < 40_000; i++ {
 		for k := range buf {
 			buf[k] = byte(rng.Uint32())
@@ -230,6 +263,12 @@ func TestDecideComesToRest(t *testing.T) {
 		seen[string(d.Action)]++
 		seen[d.Reason]++
 		seen[d.ConditionReason]++
+		if d.HandOff {
+			seen["HandOff"]++
+		}
+		if d.Pause {
+			seen["Pause"+string(d.Action)]++
+		}
 	}
 	t.Logf("reached: %v", seen)
 	for _, want := range []string{
@@ -237,6 +276,7 @@ func TestDecideComesToRest(t *testing.T) {
 		string(ActDeleteJob), string(ActWait), string(ActAwaitCleanup),
 		ReasonCommitTsSet, ReasonNotRetryable, ReasonInvalidRetryPolicy, ReasonRetryLimitExceeded, ReasonRetryTimeout,
 		ReasonRetrySucceeded, ReasonEpisodeReset, ReasonRecoveredFromKernel, ReasonRetryScheduled, ReasonRetryStarted,
+		ReasonLogGapUnrecoverable, "HandOff", "PauseRecordFailure", "PauseGiveUp", "PauseStartRetry", "PauseCloseEpisode",
 	} {
 		assert.Positive(t, seen[want], "the generator never reached %s", want)
 	}
@@ -298,4 +338,9 @@ func TestCommitTsSetIsDecidedOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+func slice(v any) []any {
+	l, _ := v.([]any)
+	return l
 }

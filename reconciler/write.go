@@ -17,6 +17,7 @@ import (
 //	status.phase and status.conditions (only when a log-start gives up, or is recovered
 //	from a Failed phase)
 //	status.commitTs (only when a log-start is recovered from the kernel state)
+//	status.phase Paused (a resume handed to TiDB Operator, pause.go)
 
 // apply changes u for a writing decision.
 func apply(u *unstructured.Unstructured, d Decision, now time.Time) error {
@@ -25,7 +26,7 @@ func apply(u *unstructured.Unstructured, d Decision, now time.Time) error {
 		if err := appendRecord(u, d.Record); err != nil {
 			return err
 		}
-		return setEpisode(u, &Episode{Command: d.Command})
+		return setEpisode(u, &Episode{Command: d.Command, Pause: d.Pause})
 	case ActGiveUp:
 		if d.Record != nil {
 			if err := appendRecord(u, d.Record); err != nil {
@@ -33,12 +34,16 @@ func apply(u *unstructured.Unstructured, d Decision, now time.Time) error {
 			}
 		}
 		if d.KeepEntry {
-			return setEpisode(u, &Episode{Command: d.Command, GaveUp: true})
+			return setEpisode(u, &Episode{Command: d.Command, GaveUp: true, Pause: d.Pause})
 		}
-		if err := setEntry(u, d.Command, PhaseFailed, PhaseFailed, d.ConditionReason, d.Message, now); err != nil {
+		entry := d.Entry
+		if entry == "" {
+			entry = d.Command
+		}
+		if err := setEntry(u, entry, PhaseFailed, PhaseFailed, d.ConditionReason, d.Message, now); err != nil {
 			return err
 		}
-		if d.Command == CmdStart {
+		if entry == CmdStart {
 			// A failed log-start fails the whole Backup, as the backup-manager does.
 			if err := unstructured.SetNestedField(u.Object, PhaseFailed, "status", "phase"); err != nil {
 				return err
@@ -47,26 +52,42 @@ func apply(u *unstructured.Unstructured, d Decision, now time.Time) error {
 				return err
 			}
 		}
-		return setEpisode(u, &Episode{Command: d.Command, GaveUp: true})
+		return setEpisode(u, &Episode{Command: d.Command, GaveUp: true, Pause: d.Pause})
 	case ActStartRetry:
 		if err := markRetryStarted(u, d, now); err != nil {
 			return err
+		}
+		if d.HandOff {
+			return handOff(u, d)
+		}
+		if d.Pause {
+			if err := setEpisode(u, &Episode{Command: d.Command, Pause: true}); err != nil {
+				return err
+			}
 		}
 		return setEntry(u, d.Command, PhaseRetryFailed, PhaseRetryFailed, ReasonRetryStarted, d.Message, now)
 	case ActRecover:
 		// What the backup-manager writes when log-start succeeds: the entry Complete and
 		// status.commitTs. It leaves the Backup's phase alone (Running by then), so only a
 		// Failed phase, written when BR reported the failure, is set back to Running.
-		if err := markRetryStarted(u, d, now); err != nil {
+		// A put-back (decidePutBack) brings its own record; a recovered retry completes
+		// the record of its failure.
+		record := markRetryStarted
+		if d.Record != nil {
+			record = func(u *unstructured.Unstructured, _ Decision, _ time.Time) error { return appendRecord(u, d.Record) }
+		}
+		if err := record(u, d, now); err != nil {
 			return err
 		}
 		if err := setEntry(u, d.Command, PhaseComplete, PhaseComplete, d.Reason, d.Message, now); err != nil {
 			return err
 		}
-		if err := unstructured.SetNestedField(u.Object, d.CommitTs, "status", "commitTs"); err != nil {
-			return err
+		if d.CommitTs != "" {
+			if err := unstructured.SetNestedField(u.Object, d.CommitTs, "status", "commitTs"); err != nil {
+				return err
+			}
 		}
-		if str(u.Object, "status", "phase") == PhaseFailed {
+		if p := str(u.Object, "status", "phase"); p == PhaseFailed || p == PhaseRetryFailed {
 			if err := unstructured.SetNestedField(u.Object, PhaseRunning, "status", "phase"); err != nil {
 				return err
 			}
@@ -79,6 +100,23 @@ func apply(u *unstructured.Unstructured, d Decision, now time.Time) error {
 		return setEpisode(u, nil)
 	}
 	return fmt.Errorf("action %s writes nothing", d.Action)
+}
+
+// handOff hands a resume to TiDB Operator: with status.phase Paused it derives log-resume
+// as the current command and runs it (verified beside the real controller-manager). A
+// log-resume entry left Failed or Invalid by an earlier resume would make TiDB Operator
+// skip the Backup, so it is marked RetryFailed, TiDB Operator's retryable phase.
+func handOff(u *unstructured.Unstructured, d Decision) error {
+	if err := unstructured.SetNestedField(u.Object, PhasePaused, "status", "phase"); err != nil {
+		return err
+	}
+	phase := str(u.Object, "status", "logSubCommandStatuses", CmdResume, "phase")
+	if phase == PhaseFailed || phase == PhaseInvalid {
+		if err := unstructured.SetNestedField(u.Object, PhaseRetryFailed, "status", "logSubCommandStatuses", CmdResume, "phase"); err != nil {
+			return err
+		}
+	}
+	return setEpisode(u, &Episode{Command: d.Command, Pause: true, HandOffs: d.HandOffs})
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }

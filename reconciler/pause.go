@@ -1,0 +1,334 @@
+package reconciler
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/kernel"
+)
+
+// A running log backup (log-start done: status.commitTs set) can stop by itself: TiKV
+// pauses the task after a persistent error (storage full or unreachable, expired
+// credentials, too much lag) and records the pause, severity ERROR, in PD. Nothing
+// resumes it. This file decides about such pauses, under the Backup's retry policy:
+//
+//   - detect the pause: from the kernel probe (the pause key; it tells an error pause
+//     from an operator's pause) or, without it, from TiDB Operator's own record (v1.6.4+:
+//     log-start RetryFailed, reason LogBackupErrorPaused);
+//   - record it as a failed attempt of a pause episode (Episode.Pause, command
+//     log-resume) and wait the backoff;
+//   - when due, hand the resume to TiDB Operator: status.phase Paused makes it derive
+//     log-resume and run backup-<name>-log-resume, so that BR makes its own checks;
+//   - a resume that fails (its entry Failed, or its Job) is retried as any command;
+//   - the episode closes once the task runs again and its checkpoint has moved past the
+//     moment of the resume; a pause after a resume and before that is the next attempt;
+//   - give up early, LogGapUnrecoverable, once the GC safe point has reached the task's
+//     checkpoint: BR would refuse the resume, and the PITR window already has a gap.
+//
+// decidePutBack handles the other way a running log backup is marked stopped while it
+// is not: TiDB Operator's tracker counts a PD it cannot read as a missing task.
+
+// Reasons TiDB Operator's tracker (v1.6.4+) writes about a running log backup.
+const (
+	operatorErrorPaused  = "LogBackupErrorPaused"
+	operatorTaskNotFound = "LogBackupTaskNotFound"
+)
+
+const (
+	// operatorRefresh is how long TiDB Operator's tracker reuses a reading of PD
+	// (refreshCheckpointTsPeriod in pkg/backup/backup/backup_tracker.go). Its report of
+	// a pause written within this time after a resume may rest on a reading from before
+	// the resume, so only a later one counts as a new pause.
+	operatorRefresh = time.Minute
+	// handOffGrace is how long TiDB Operator gets to take a hand-off before it counts as
+	// lost (overwritten by one of its own writes decided on an older copy).
+	handOffGrace = 15 * time.Second
+	// maxHandOffs bounds how often a lost hand-off of one attempt is written again.
+	maxHandOffs = 3
+	// putBackCooldown: a running log backup is put back at most once in this time; a
+	// false failure that comes back at once means TiDB Operator still cannot read PD.
+	putBackCooldown = time.Hour
+)
+
+// gcRefusals are how BR reports a resume refused because GC passed the checkpoint.
+var gcRefusals = []string{"ErrBackupGCSafepointExceeded", "GC safepoint", "txn safe point"}
+
+// pauseSignal is a report that a running task is paused by an error.
+type pauseSignal struct {
+	source  string // who reports it
+	message string // BR's error, as exact as the source knows it
+	at      time.Time
+	task    *kernel.Task // set when the kernel probe is the source
+}
+
+// pauseOf returns the report of an error pause, if any, and whether the kernel probe
+// answered. The probe, when it answered, is the truth: it tells an operator's pause
+// (never touched) from an error pause, which TiDB Operator v1.6.4 to v1.6.6 cannot (they
+// take every severity but MANUAL for an error; BR writes REGULAR_OPERATION).
+func pauseOf(in Input) (*pauseSignal, bool) {
+	b := in.Backup
+	if k := in.Kernel; k != nil && k.Err == nil && k.Task != nil {
+		t := k.Task
+		if !t.Exists || !t.PausedByError {
+			return nil, true
+		}
+		msg := t.ErrorMessage()
+		if msg == "" {
+			msg = "paused by an error; the cluster gives no message"
+		}
+		return &pauseSignal{source: "the cluster (PD)", message: truncate("kernel: " + msg), at: k.At, task: t}, true
+	}
+	e := b.Entries[CmdStart]
+	c, ok := e.Conds[PhaseRetryFailed]
+	if b.Phase != PhaseRetryFailed || e.Phase != PhaseRetryFailed || !ok || c.Reason != operatorErrorPaused {
+		return nil, false
+	}
+	// The whole status's condition is renewed each time TiDB Operator moves the phase to
+	// RetryFailed; the entry's only when its message changes.
+	at := c.Time
+	if sc, ok := b.Conds[PhaseRetryFailed]; ok && sc.Time.After(at) {
+		at = sc.Time
+	}
+	return &pauseSignal{source: "TiDB Operator", message: joinReason(c.Reason, c.Message), at: at}, false
+}
+
+// decidePause decides about a running log backup under a pause episode, or one whose task
+// is paused by an error. handled is false when the generic command rules apply instead.
+func decidePause(in Input, cmd string) (d Decision, handled bool) {
+	b := in.Backup
+	if b.CommitTs == "" || (cmd != CmdStart && cmd != CmdResume) {
+		return none, false
+	}
+	sig, _ := pauseOf(in)
+	ep := b.Episode
+	if ep != nil && !ep.Pause {
+		if sig == nil || cmd != CmdStart || (ep.Command == CmdStart && !commandSucceeded(b, CmdStart, in.Job)) {
+			return none, false
+		}
+		// An episode of another command that the task's running has ended: the pause
+		// opens its own, replacing that one in the same write.
+		ep = nil
+	}
+	if ep != nil && ep.Pause && !ep.GaveUp && len(episodeRecords(b.Records)) == 0 {
+		ep = nil // its records are gone (edited away): as if there were none
+	}
+	if e := b.Entries[CmdStart]; ep != nil && e.Phase == PhaseFailed && e.Failed != nil && ownFailedReason(e.Failed.Reason) {
+		return none, true // our verdict stands until someone acts on the Backup
+	}
+	if ep == nil {
+		if sig == nil || cmd != CmdStart {
+			return none, false
+		}
+		return pauseFailure(in, sig), true
+	}
+	if ep.GaveUp {
+		return none, true
+	}
+	recs := episodeRecords(b.Records)
+	last := recs[len(recs)-1]
+	if cmd == CmdResume {
+		// status.phase is Paused: TiDB Operator runs log-resume, or holds it for a retry.
+		if last.pending() {
+			return asPause(decideDue(in, CmdResume, recs)), true
+		}
+		if f := detectFailure(b, CmdResume, in.Job); f != nil && last.RealRetryAt != nil && !b.Entries[CmdResume].latest().Before(*last.RealRetryAt) {
+			f.what = "the resume failed: " + f.what
+			return asPause(decideFailure(in, CmdResume, f)), true
+		}
+		return none, true
+	}
+	if last.pending() {
+		if sig == nil {
+			return closePause(in, Decision{Action: ActCloseEpisode, Command: CmdResume, Reason: ReasonRetrySucceeded, Pause: true,
+				Message: "the log backup task is no longer paused by an error (resumed by someone else) before its retry"}), true
+		}
+		return decideHandOff(in, recs, sig), true
+	}
+	if last.RealRetryAt == nil {
+		return none, true // a record with no retry to come: nothing to follow up
+	}
+	started := *last.RealRetryAt
+	resumedAt, resumed := resumeCompleted(b, started)
+	if !resumed {
+		if sig != nil && handOffLost(b, started) && in.Now.Sub(started) >= handOffGrace && ep.HandOffs < maxHandOffs {
+			return Decision{Action: ActStartRetry, HandOff: true, HandOffs: ep.HandOffs + 1, Pause: true, Command: CmdResume,
+				RetryNum: last.RetryNum, Reason: ReasonRetryStarted,
+				Message: fmt.Sprintf("resume %d handed to TiDB Operator again: status.phase was overwritten before it ran log-resume", last.RetryNum)}, true
+		}
+		if sig != nil && handOffLost(b, started) && ep.HandOffs < maxHandOffs {
+			return Decision{Action: ActWait, Command: CmdResume, RetryNum: last.RetryNum, RequeueAfter: started.Add(handOffGrace).Sub(in.Now)}, true
+		}
+		return none, true
+	}
+	if sig != nil && (sig.task != nil && sig.at.After(resumedAt) || sig.at.After(resumedAt.Add(operatorRefresh))) {
+		return pauseFailure(in, sig), true
+	}
+	if sig == nil {
+		if at, ok := checkpointTime(in); ok && at.After(started) {
+			return closePause(in, Decision{Action: ActCloseEpisode, Command: CmdResume, Reason: ReasonRetrySucceeded, Pause: true,
+				Message: fmt.Sprintf("the log backup runs again after %d resumes: its checkpoint (%s) has passed the resume at %s",
+					last.RetryNum, rfc3339(at), rfc3339(started))}), true
+		}
+	}
+	return none, true
+}
+
+// closePause ends an episode (a pause episode, or one of a command other than the
+// current). When, with the episode gone, there is something else
+// to write (TiDB Operator's record still calls the running task stopped, a failure of
+// log-start), that decision is taken instead: it replaces the episode in the same write,
+// so that deciding again on the result leaves nothing to write.
+func closePause(in Input, d Decision) Decision {
+	b := *in.Backup
+	b.Episode = nil
+	next := in
+	next.Backup = &b
+	switch d2 := Decide(next); d2.Action {
+	case ActRecordFailure, ActGiveUp, ActRecover:
+		d2.Message = d.Message + "; " + d2.Message
+		return d2
+	}
+	return d
+}
+
+// asPause marks a decision of the command rules as part of a pause episode: a give-up
+// marks the running log-start failed, not the log-resume entry.
+func asPause(d Decision) Decision {
+	d.Pause = true
+	if d.Action == ActGiveUp {
+		d.Entry, d.KeepEntry = CmdStart, false
+	}
+	return d
+}
+
+// pauseFailure records a pause as a failed attempt of the pause episode, or gives up.
+func pauseFailure(in Input, sig *pauseSignal) Decision {
+	f := &failure{what: "the log backup task was paused by an error (reported by " + sig.source + ")", reason: sig.message}
+	if t := sig.task; t != nil && t.GCPassedCheckpoint() {
+		d := asPause(decideFailure(in, CmdResume, f))
+		if d.Record != nil {
+			d.Record.ExpectedRetryAt = nil
+		}
+		d.Action, d.Reason, d.ConditionReason, d.RequeueAfter = ActGiveUp, ReasonRetrySkipped, ReasonLogGapUnrecoverable, 0
+		d.Message = gapMessage(gcDetail(t))
+		return d
+	}
+	return asPause(decideFailure(in, CmdResume, f))
+}
+
+// decideHandOff handles a recorded pause whose resume has not started: give up if the
+// limits ran out or the GC safe point passed the checkpoint, wait, or hand it off.
+func decideHandOff(in Input, recs []Record, sig *pauseSignal) Decision {
+	last := recs[len(recs)-1]
+	d := asPause(decideDue(in, CmdResume, recs))
+	switch d.Action {
+	case ActGiveUp, ActWait:
+		return d
+	}
+	if t := sig.task; t != nil && t.GCPassedCheckpoint() {
+		return Decision{Action: ActGiveUp, Command: CmdResume, Entry: CmdStart, Pause: true, RetryNum: last.RetryNum,
+			Reason: ReasonRetrySkipped, ConditionReason: ReasonLogGapUnrecoverable, Message: gapMessage(gcDetail(t))}
+	}
+	// The Job of the command TiDB Operator ran last (log-start's, or an earlier
+	// log-resume's) is not in the way: TiDB Operator replaces a finished log-resume Job.
+	policy, _, _ := policyFor(in, CmdResume, "")
+	return Decision{Action: ActStartRetry, HandOff: true, Pause: true, Command: CmdResume, RetryNum: last.RetryNum,
+		Reason: ReasonRetryStarted, KernelReason: kernelReason(sig),
+		Message: fmt.Sprintf("resume %d of %d handed to TiDB Operator (status.phase Paused, so it runs log-resume); the task was paused by: %s",
+			last.RetryNum, policy.MaxRetryTimes, lastError(last.OriginalReason))}
+}
+
+func kernelReason(sig *pauseSignal) string {
+	if sig.task == nil {
+		return ""
+	}
+	return sig.message
+}
+
+// resumeCompleted returns when log-resume completed, if it did at or after t.
+func resumeCompleted(b *backupView, t time.Time) (time.Time, bool) {
+	e := b.Entries[CmdResume]
+	c, ok := e.Conds[PhaseComplete]
+	if e.Phase != PhaseComplete || !ok || c.Time.Before(t) {
+		return time.Time{}, false
+	}
+	return c.Time, true
+}
+
+// handOffLost reports a hand-off TiDB Operator never saw: status.phase is no longer
+// Paused and no log-resume ran since it (the entry has no condition that new).
+func handOffLost(b *backupView, t time.Time) bool {
+	return b.Phase != PhasePaused && b.Entries[CmdResume].latest().Before(t)
+}
+
+// checkpointTime is the task's checkpoint as a time: the kernel probe's reading, else
+// TiDB Operator's status.logCheckpointTs.
+func checkpointTime(in Input) (time.Time, bool) {
+	if k := in.Kernel; k != nil && k.Err == nil && k.Task != nil && k.Task.Exists && k.Task.CheckpointTS > 0 {
+		return kernel.PhysicalTime(k.Task.CheckpointTS), true
+	}
+	if ts, err := strconv.ParseUint(in.Backup.LogCheckpointTs, 10, 64); err == nil && ts > 0 {
+		return kernel.PhysicalTime(ts), true
+	}
+	return time.Time{}, false
+}
+
+func gcDetail(t *kernel.Task) string {
+	return fmt.Sprintf("PD's GC safe point (%s, ts %d) has reached the task's checkpoint (%s, ts %d)",
+		rfc3339(kernel.PhysicalTime(t.GCSafePoint)), t.GCSafePoint, rfc3339(kernel.PhysicalTime(t.CheckpointTS)), t.CheckpointTS)
+}
+
+// gapMessage tells the user what a LogGapUnrecoverable give-up means and what to do.
+func gapMessage(detail string) string {
+	return "not resumed: a resume can no longer be loss-free (" + detail + "). The PITR window now has a gap from the " +
+		"task's checkpoint to now. To recover: stop this log backup (spec.logSubcommand: log-stop), take a full " +
+		"backup, and start a new log backup."
+}
+
+// decidePutBack puts back a running log backup that TiDB Operator marked stopped while the
+// kernel probe shows its task present and not paused by an error: v1.6.5 and v1.6.6
+// count a PD they cannot read as a missing task (LogBackupTaskNotFound), and mark a task
+// paused on a stale reading; nothing undoes either. At most once per putBackCooldown: a
+// false failure that comes straight back is left as it is (see the README).
+func decidePutBack(in Input, cmd string) Decision {
+	b := in.Backup
+	if ep := b.Episode; ep != nil && (ep.Command == CmdStart || ep.Pause) {
+		return none // the put-back ends an episode of another command, in the same write
+	}
+	return putBack(in, cmd)
+}
+
+// putBack is decidePutBack without regard to the episode (which it ends).
+func putBack(in Input, cmd string) Decision {
+	b := in.Backup
+	k := in.Kernel
+	if cmd != CmdStart || b.CommitTs == "" || k == nil || k.Err != nil || k.Task == nil || !k.Task.Exists {
+		return none
+	}
+	e := b.Entries[CmdStart]
+	var reason condition
+	switch {
+	case e.Phase == PhaseFailed && e.Failed != nil && e.Failed.Reason == operatorTaskNotFound && !k.Task.PausedByError:
+		reason = *e.Failed
+	case e.Phase == PhaseRetryFailed && e.Conds[PhaseRetryFailed].Reason == operatorErrorPaused && !k.Task.Paused:
+		// A task paused by an operator stays as TiDB Operator calls it: it is paused.
+		reason = e.Conds[PhaseRetryFailed]
+	default:
+		return none
+	}
+	for _, r := range b.Records {
+		if r.RealRetryAt != nil && r.RetryReason == putBackReason && in.Now.Sub(*r.RealRetryAt) < putBackCooldown {
+			return none
+		}
+	}
+	now := in.Now
+	msg := fmt.Sprintf("TiDB Operator marked the running log backup %s (%s), but the cluster shows its task: %s; "+
+		"log-start set back to Complete and status.phase to Running", e.Phase, reason.Reason, k.Task.Summary())
+	return Decision{Action: ActRecover, Command: CmdStart, Reason: ReasonRecoveredFromKernel, Message: msg, RetryNum: 1,
+		Record: &Record{RetryNum: 1, DetectFailedAt: now, ExpectedRetryAt: &now, RealRetryAt: &now,
+			RetryReason: putBackReason, OriginalReason: joinReason(reason.Reason, reason.Message)}}
+}
+
+// putBackReason is the retryReason of a put-back record.
+const putBackReason = "log-start was marked stopped by TiDB Operator while its task runs; put back from the kernel state"
