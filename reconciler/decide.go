@@ -74,6 +74,7 @@ const (
 	ReasonEpisodeReset        = "EpisodeReset"
 	ReasonRecoveredFromKernel = "RecoveredFromKernel"
 	ReasonLogGapUnrecoverable = "LogGapUnrecoverable"
+	ReasonPauseRecordOutdated = "PauseRecordOutdated"
 )
 
 const (
@@ -126,6 +127,9 @@ type Decision struct {
 	HandOff bool
 	// HandOffs is the hand-off count StartRetry writes into the episode.
 	HandOffs int
+	// PutBack: Recover undoes a false verdict of TiDB Operator on a running log backup
+	// (putBack); it completes no retry record.
+	PutBack bool
 }
 
 var none = Decision{Action: ActNone}

@@ -41,9 +41,9 @@ type backupView struct {
 	LogCheckpointTs string
 	// Conds are status.conditions by type; TiDB Operator keeps one per type and renews
 	// a condition's time whenever status.phase moves to its type.
-	Conds map[string]condition
-	Entries                 map[string]entryView
-	Records                 []Record
+	Conds   map[string]condition
+	Entries map[string]entryView
+	Records []Record
 
 	// Episode is the open retry episode (nil: none). A malformed annotation reads as none.
 	Episode *Episode

@@ -46,9 +46,13 @@ const (
 	handOffGrace = 15 * time.Second
 	// maxHandOffs bounds how often a lost hand-off of one attempt is written again.
 	maxHandOffs = 3
-	// putBackCooldown: a running log backup is put back at most once in this time; a
-	// false failure that comes back at once means TiDB Operator still cannot read PD.
-	putBackCooldown = time.Hour
+	// taskNotFoundCooldown: a running log backup marked LogBackupTaskNotFound is put back
+	// at most once in this time; a false failure that comes back at once means TiDB
+	// Operator still cannot read PD.
+	taskNotFoundCooldown = time.Hour
+	// errorPausedCooldown: a stale LogBackupErrorPaused is put back at most once in this
+	// time, longer than TiDB Operator reuses a reading of PD.
+	errorPausedCooldown = operatorRefresh + 30*time.Second
 )
 
 // gcRefusals are how BR reports a resume refused because GC passed the checkpoint.
@@ -79,11 +83,10 @@ func pauseOf(in Input) (*pauseSignal, bool) {
 		}
 		return &pauseSignal{source: "the cluster (PD)", message: truncate("kernel: " + msg), at: k.At, task: t}, true
 	}
-	e := b.Entries[CmdStart]
-	c, ok := e.Conds[PhaseRetryFailed]
-	if b.Phase != PhaseRetryFailed || e.Phase != PhaseRetryFailed || !ok || c.Reason != operatorErrorPaused {
+	if !operatorMarksPaused(b) {
 		return nil, false
 	}
+	c := b.Entries[CmdStart].Conds[PhaseRetryFailed]
 	// The whole status's condition is renewed each time TiDB Operator moves the phase to
 	// RetryFailed; the entry's only when its message changes.
 	at := c.Time
@@ -161,17 +164,64 @@ func decidePause(in Input, cmd string) (d Decision, handled bool) {
 		}
 		return none, true
 	}
-	if sig != nil && (sig.task != nil && sig.at.After(resumedAt) || sig.at.After(resumedAt.Add(operatorRefresh))) {
-		return pauseFailure(in, sig), true
+	return afterResume(in, sig, last, resumedAt), true
+}
+
+// afterResume decides about a running log backup whose last resume completed at
+// resumedAt: paused again (the next attempt), running again (the episode closes), or not
+// known yet.
+//
+// TiDB Operator's tracker reuses a reading of PD for a minute (operatorRefresh), so right
+// after a resume it usually marks the task paused again from a reading older than the
+// resume ("stale"), and, the phase being RetryFailed then, it neither reads PD again on
+// its own nor refreshes status.logCheckpointTs. Such a record is set back (log-start
+// Complete, status.phase Running) once the tracker's reading must have expired, which
+// makes TiDB Operator read PD afresh: a task that is really paused again is then marked
+// anew, with a new time.
+func afterResume(in Input, sig *pauseSignal, last Record, resumedAt time.Time) Decision {
+	b := in.Backup
+	started := *last.RealRetryAt
+	// Condition times have whole seconds: the resume happened before resumedAt+1s.
+	after := resumedAt.Add(time.Second)
+	settled := after.Add(errorPausedCooldown) // TiDB Operator's reading is then newer than the resume
+	if sig != nil && (sig.task != nil && sig.at.After(after) || sig.task == nil && sig.at.After(after.Add(operatorRefresh))) {
+		return pauseFailure(in, sig)
 	}
-	if sig == nil {
-		if at, ok := checkpointTime(in); ok && at.After(started) {
-			return closePause(in, Decision{Action: ActCloseEpisode, Command: CmdResume, Reason: ReasonRetrySucceeded, Pause: true,
-				Message: fmt.Sprintf("the log backup runs again after %d resumes: its checkpoint (%s) has passed the resume at %s",
-					last.RetryNum, rfc3339(at), rfc3339(started))}), true
-		}
+	stale := operatorMarksPaused(b)
+	if stale && in.Now.Before(settled) {
+		return Decision{Action: ActWait, Command: CmdResume, RetryNum: last.RetryNum, RequeueAfter: settled.Sub(in.Now)}
 	}
-	return none, true
+	if sig != nil && sig.task != nil {
+		return none // a reading of PD from before the resume: wait for the next one
+	}
+	at, ok := checkpointTime(in)
+	advanced := ok && at.After(started)
+	closing := Decision{Action: ActCloseEpisode, Command: CmdResume, Reason: ReasonRetrySucceeded, Pause: true,
+		Message: fmt.Sprintf("the log backup runs again after %d resumes: its checkpoint (%s) has passed the resume at %s",
+			last.RetryNum, rfc3339(at), rfc3339(started))}
+	switch {
+	case advanced:
+		return closePause(in, closing)
+	case stale && !kernelAnswered(in):
+		// Set the stale record back and keep the episode: TiDB Operator then reads PD
+		// afresh, and either marks the task paused again or refreshes its checkpoint.
+		return Decision{Action: ActRecover, PutBack: true, Pause: true, Command: CmdStart, Reason: ReasonPauseRecordOutdated,
+			RetryNum: last.RetryNum, Message: fmt.Sprintf("TiDB Operator's record of the pause predates the resume completed at %s "+
+				"(it reuses a reading of PD for a minute): log-start set back to Complete and status.phase to Running, so that "+
+				"it reads PD afresh", rfc3339(resumedAt))}
+	}
+	return none
+}
+
+// operatorMarksPaused reports TiDB Operator's record of an error pause on the running
+// log-start (status.phase and the entry RetryFailed, reason LogBackupErrorPaused).
+func operatorMarksPaused(b *backupView) bool {
+	e := b.Entries[CmdStart]
+	return b.Phase == PhaseRetryFailed && e.Phase == PhaseRetryFailed && e.Conds[PhaseRetryFailed].Reason == operatorErrorPaused
+}
+
+func kernelAnswered(in Input) bool {
+	return in.Kernel != nil && in.Kernel.Err == nil && in.Kernel.Task != nil
 }
 
 // closePause ends an episode (a pause episode, or one of a command other than the
@@ -287,19 +337,25 @@ func gapMessage(detail string) string {
 }
 
 // decidePutBack puts back a running log backup that TiDB Operator marked stopped while the
-// kernel probe shows its task present and not paused by an error: v1.6.5 and v1.6.6
-// count a PD they cannot read as a missing task (LogBackupTaskNotFound), and mark a task
-// paused on a stale reading; nothing undoes either. At most once per putBackCooldown: a
-// false failure that comes straight back is left as it is (see the README).
+// kernel probe shows its task present (see putBack).
 func decidePutBack(in Input, cmd string) Decision {
-	b := in.Backup
-	if ep := b.Episode; ep != nil && (ep.Command == CmdStart || ep.Pause) {
+	if ep := in.Backup.Episode; ep != nil && (ep.Command == CmdStart || ep.Pause) {
 		return none // the put-back ends an episode of another command, in the same write
 	}
 	return putBack(in, cmd)
 }
 
-// putBack is decidePutBack without regard to the episode (which it ends).
+// putBack is decidePutBack without regard to the episode (which it ends). Two false
+// verdicts of TiDB Operator's tracker are undone, since nothing else undoes them:
+//
+//   - Failed, LogBackupTaskNotFound: v1.6.5 and v1.6.6 count a PD they cannot read as a
+//     missing task. Put back with a record, at most once per taskNotFoundCooldown: if it
+//     comes straight back, TiDB Operator still cannot read PD, and the Backup is left
+//     Failed with a Warning that says so (one write, no record).
+//   - RetryFailed, LogBackupErrorPaused, while the task is not paused at all: a report
+//     from a reading of PD older than a resume (the tracker reuses one for a minute).
+//     Put back without a record, at most once per errorPausedCooldown, longer than the
+//     tracker's reuse, so the next reading it makes is a fresh one.
 func putBack(in Input, cmd string) Decision {
 	b := in.Backup
 	k := in.Kernel
@@ -308,26 +364,37 @@ func putBack(in Input, cmd string) Decision {
 	}
 	e := b.Entries[CmdStart]
 	var reason condition
+	var cooldown time.Duration
 	switch {
 	case e.Phase == PhaseFailed && e.Failed != nil && e.Failed.Reason == operatorTaskNotFound && !k.Task.PausedByError:
-		reason = *e.Failed
+		reason, cooldown = *e.Failed, taskNotFoundCooldown
 	case e.Phase == PhaseRetryFailed && e.Conds[PhaseRetryFailed].Reason == operatorErrorPaused && !k.Task.Paused:
 		// A task paused by an operator stays as TiDB Operator calls it: it is paused.
-		reason = e.Conds[PhaseRetryFailed]
+		reason, cooldown = e.Conds[PhaseRetryFailed], errorPausedCooldown
 	default:
 		return none
 	}
-	for _, r := range b.Records {
-		if r.RealRetryAt != nil && r.RetryReason == putBackReason && in.Now.Sub(*r.RealRetryAt) < putBackCooldown {
+	now := in.Now
+	if last, ok := e.Conds[PhaseComplete]; ok && last.Reason == ReasonRecoveredFromKernel && now.Sub(last.Time) < cooldown {
+		if reason.Reason == operatorErrorPaused {
+			return Decision{Action: ActWait, Command: CmdStart, RequeueAfter: last.Time.Add(cooldown).Sub(now)}
+		}
+		if b.Episode != nil {
 			return none
 		}
+		return Decision{Action: ActGiveUp, Command: CmdStart, KeepEntry: true, Reason: ReasonRetrySkipped,
+			Message: fmt.Sprintf("TiDB Operator marked the running log backup Failed (%s) again right after it was put back at %s, "+
+				"while the cluster shows its task (%s): TiDB Operator most likely cannot read PD (check its access to the PD "+
+				"service, port 2379). Left as TiDB Operator wrote it.", reason.Reason, rfc3339(last.Time), k.Task.Summary())}
 	}
-	now := in.Now
 	msg := fmt.Sprintf("TiDB Operator marked the running log backup %s (%s), but the cluster shows its task: %s; "+
 		"log-start set back to Complete and status.phase to Running", e.Phase, reason.Reason, k.Task.Summary())
-	return Decision{Action: ActRecover, Command: CmdStart, Reason: ReasonRecoveredFromKernel, Message: msg, RetryNum: 1,
-		Record: &Record{RetryNum: 1, DetectFailedAt: now, ExpectedRetryAt: &now, RealRetryAt: &now,
-			RetryReason: putBackReason, OriginalReason: joinReason(reason.Reason, reason.Message)}}
+	d := Decision{Action: ActRecover, PutBack: true, Command: CmdStart, Reason: ReasonRecoveredFromKernel, Message: msg, RetryNum: 1}
+	if reason.Reason == operatorTaskNotFound {
+		d.Record = &Record{RetryNum: 1, DetectFailedAt: now, ExpectedRetryAt: &now, RealRetryAt: &now,
+			RetryReason: putBackReason, OriginalReason: joinReason(reason.Reason, reason.Message)}
+	}
+	return d
 }
 
 // putBackReason is the retryReason of a put-back record.

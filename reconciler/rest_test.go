@@ -117,7 +117,7 @@ func generate(data []byte) generated {
 		case 2:
 			e["phase"] = PhaseComplete
 			e["conditions"] = append(slice(e["conditions"]), map[string]any{"type": PhaseComplete, "status": "True",
-				"lastTransitionTime": rfc3339(t0.Add(time.Duration(c.pick(8)) * 20 * time.Second))})
+				"reason": oneOf(c, "", ReasonRecoveredFromKernel), "lastTransitionTime": rfc3339(t0.Add(time.Duration(c.pick(8)) * 20 * time.Second))})
 		}
 		set("status.logSubCommandStatuses."+cmd, e)(u)
 	}
@@ -187,6 +187,31 @@ func generate(data []byte) generated {
 		in.Kernel = &kernel.Result{Task: &kernel.Task{Name: "pitr", Exists: true, StartTS: 9, Paused: true, PausedByError: true, PauseMessage: "store 4: disk full"}}
 	case 5:
 		in.Kernel = &kernel.Result{Task: &kernel.Task{Name: "pitr", Exists: true}}
+	}
+	if c.pick(8) == 0 {
+		// A coherent story after a resume: the pause episode's last resume started at
+		// t0+50s and completed at t0+60s, and TiDB Operator may have marked the task
+		// paused again, from a stale reading or a fresh one.
+		set("status.commitTs", "4523")(u)
+		u.SetAnnotations(map[string]string{EpisodeAnnotation: Episode{Command: CmdResume, Pause: true}.String()})
+		records(Record{RetryNum: 1, DetectFailedAt: t0.Add(48 * sec), ExpectedRetryAt: at(50 * sec), RealRetryAt: at(50 * sec),
+			OriginalReason: "LogBackupErrorPaused: Log backup paused due to error: error"})(u)
+		set("status.logSubCommandStatuses.log-resume", map[string]any{"command": CmdResume, "phase": PhaseComplete,
+			"conditions": []any{map[string]any{"type": PhaseComplete, "status": "True", "lastTransitionTime": rfc3339(t0.Add(60 * sec))}}})(u)
+		if c.flip() {
+			marked := rfc3339(t0.Add(time.Duration(c.pick(4)) * 40 * sec))
+			set("status.phase", PhaseRetryFailed)(u)
+			set("status.conditions", []any{map[string]any{"type": PhaseRetryFailed, "status": "True", "reason": operatorErrorPaused, "lastTransitionTime": marked}})(u)
+			set("status.logSubCommandStatuses.log-start", map[string]any{"command": CmdStart, "phase": PhaseRetryFailed,
+				"conditions": []any{map[string]any{"type": PhaseRetryFailed, "status": "True", "reason": operatorErrorPaused, "lastTransitionTime": marked}}})(u)
+		} else {
+			set("status.phase", PhaseRunning)(u)
+			set("status.logSubCommandStatuses.log-start", map[string]any{"command": CmdStart, "phase": PhaseComplete})(u)
+		}
+		in.Now = t0.Add(60*sec + time.Duration(c.pick(8))*30*sec)
+		if c.flip() {
+			in.Kernel = nil
+		}
 	}
 	in.Backup = viewBackup(u)
 	return generated{u: u, in: in}
@@ -266,6 +291,9 @@ func TestDecideComesToRest(t *testing.T) {
 		if d.HandOff {
 			seen["HandOff"]++
 		}
+		if d.PutBack {
+			seen["PutBack"]++
+		}
 		if d.Pause {
 			seen["Pause"+string(d.Action)]++
 		}
@@ -276,7 +304,7 @@ func TestDecideComesToRest(t *testing.T) {
 		string(ActDeleteJob), string(ActWait), string(ActAwaitCleanup),
 		ReasonCommitTsSet, ReasonNotRetryable, ReasonInvalidRetryPolicy, ReasonRetryLimitExceeded, ReasonRetryTimeout,
 		ReasonRetrySucceeded, ReasonEpisodeReset, ReasonRecoveredFromKernel, ReasonRetryScheduled, ReasonRetryStarted,
-		ReasonLogGapUnrecoverable, "HandOff", "PauseRecordFailure", "PauseGiveUp", "PauseStartRetry", "PauseCloseEpisode",
+		ReasonLogGapUnrecoverable, ReasonPauseRecordOutdated, "HandOff", "PutBack", "PauseRecordFailure", "PauseGiveUp", "PauseStartRetry", "PauseCloseEpisode",
 	} {
 		assert.Positive(t, seen[want], "the generator never reached %s", want)
 	}

@@ -72,12 +72,15 @@ func apply(u *unstructured.Unstructured, d Decision, now time.Time) error {
 		// Failed phase, written when BR reported the failure, is set back to Running.
 		// A put-back (decidePutBack) brings its own record; a recovered retry completes
 		// the record of its failure.
-		record := markRetryStarted
-		if d.Record != nil {
-			record = func(u *unstructured.Unstructured, _ Decision, _ time.Time) error { return appendRecord(u, d.Record) }
-		}
-		if err := record(u, d, now); err != nil {
-			return err
+		switch {
+		case d.Record != nil:
+			if err := appendRecord(u, d.Record); err != nil {
+				return err
+			}
+		case !d.PutBack:
+			if err := markRetryStarted(u, d, now); err != nil {
+				return err
+			}
 		}
 		if err := setEntry(u, d.Command, PhaseComplete, PhaseComplete, d.Reason, d.Message, now); err != nil {
 			return err
@@ -94,6 +97,9 @@ func apply(u *unstructured.Unstructured, d Decision, now time.Time) error {
 			if err := upsertCondition(u.Object, []string{"status", "conditions"}, d.Command, PhaseRunning, d.Reason, d.Message, now); err != nil {
 				return err
 			}
+		}
+		if d.Pause {
+			return nil // a put-back within a pause episode keeps it open (afterResume)
 		}
 		return setEpisode(u, nil)
 	case ActCloseEpisode:

@@ -118,7 +118,7 @@ func TestDecodePause(t *testing.T) {
 func TestTaskMessages(t *testing.T) {
 	task := &Task{Name: "pitr", Exists: true, StartTS: 7, Paused: true, PausedByError: true, PauseMessage: "store 1: E: disk full",
 		LastErrors: []StoreError{{StoreID: 1, Code: "E", Message: "disk full"}, {StoreID: 2, Message: "slow"}}}
-	assert.Equal(t, "store 1: E: disk full; store 1: E: disk full; store 2: slow", task.ErrorMessage())
+	assert.Equal(t, "store 1: E: disk full; store 2: slow", task.ErrorMessage(), "a store error the pause already carries is not repeated")
 	assert.Equal(t, "task pitr (start ts 7) is paused by an error", task.Summary())
 	assert.Equal(t, "task pitr does not exist", (&Task{Name: "pitr"}).Summary())
 	assert.Equal(t, "task pitr (start ts 7) exists, paused by an operator", (&Task{Name: "pitr", Exists: true, StartTS: 7, Paused: true}).Summary())

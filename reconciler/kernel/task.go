@@ -100,7 +100,9 @@ func (t *Task) ErrorMessage() string {
 		parts = append(parts, t.PauseMessage)
 	}
 	for _, e := range t.LastErrors {
-		parts = append(parts, e.String())
+		if e.String() != t.PauseMessage { // the pause usually carries a store's error
+			parts = append(parts, e.String())
+		}
 	}
 	return strings.Join(parts, "; ")
 }

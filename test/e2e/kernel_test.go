@@ -83,7 +83,7 @@ func TestKernelStateDecidesTheRetry(t *testing.T) {
 		require.Len(t, recs, 2)
 		r := recs[0]
 		assert.NotEmpty(t, r.RealRetryAt)
-		assert.Equal(t, "kernel: store 4: KV:LogBackup:Io: disk full on /var/lib/tikv; store 4: KV:LogBackup:Io: disk full on /var/lib/tikv",
+		assert.Equal(t, "kernel: store 4: KV:LogBackup:Io: disk full on /var/lib/tikv",
 			r.OriginalReason)
 		assert.Contains(t, r.RetryReason, "kernel: task paused (start ts 100) is paused by an error")
 		assert.Equal(t, reconciler.ReasonNotRetryable, entryFailedReason(b))

@@ -166,9 +166,10 @@ func TestRealOperatorRerunsAfterTheHandOff(t *testing.T) {
 	assert.Equal(t, "Running", phase)
 }
 
-// What TiDB Operator's tracker (v1.6.4+) writes about a running log backup, and what our
-// reconciler does about it, with the kernel probe off and on: it never fights the
-// operator's writes, writes no duplicate record, and comes to rest.
+// What TiDB Operator's tracker (v1.6.4+) writes about a running log backup whose task is
+// gone, and what our reconciler does about it, with the kernel probe off and on: it never
+// fights the operator's writes, writes no duplicate record, and comes to rest. (Tasks
+// paused by an error: pause_test.go.)
 func TestRealOperatorTrackerInterplay(t *testing.T) {
 	for _, probe := range []bool{false, true} {
 		t.Run(fmt.Sprintf("kernel probe %v", probe), func(t *testing.T) {
@@ -182,7 +183,7 @@ func TestRealOperatorTrackerInterplay(t *testing.T) {
 			require.NoError(t, err)
 			t.Cleanup(func() { assert.NoError(t, s.Stop()) })
 			ctx := t.Context()
-			names := []string{"healthy", "absent", "paused"}
+			names := []string{"healthy", "absent"}
 			for _, name := range names {
 				op.Script(name, testenv.Succeed)
 				require.NoError(t, op.Start(ctx, richLogBackup(t, name, quickPolicy)))
@@ -198,25 +199,18 @@ func TestRealOperatorTrackerInterplay(t *testing.T) {
 			// once and keep its words.
 			_, err = pd.Delete(ctx, "/tidb/br-stream/info/absent")
 			require.NoError(t, err)
-			// TiKV pauses the task of "paused" on an error: TiDB Operator (v1.6.4+)
-			// records it (RetryFailed, LogBackupErrorPaused) and resumes nothing; neither
-			// do we (yet).
-			require.NoError(t, etcdtest.PauseByError(ctx, pd, "paused", 4, "KV:LogBackup:Io", "disk full"))
 			tracker := hasTracker(t)
 			if tracker {
 				b := eventually(t, op.Namespace, "absent", 90*time.Second, "TiDB Operator marks the missing task Failed",
 					func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Failed" })
 				assert.Equal(t, "LogBackupTaskNotFound", failedCondition(b)["reason"])
-				b = eventually(t, op.Namespace, "paused", 90*time.Second, "TiDB Operator records the error pause",
-					func(b *unstructured.Unstructured) bool { return entryPhase(b) == "RetryFailed" })
-				assert.Equal(t, "LogBackupErrorPaused", entryReason(b, "RetryFailed"))
 			}
 
 			absentRecords := 0
 			if tracker {
 				absentRecords = 1
 			}
-			backups := settled(t, op, map[string]int{"healthy": 0, "absent": absentRecords, "paused": 0})
+			backups := settled(t, op, map[string]int{"healthy": 0, "absent": absentRecords})
 			assert.Equal(t, "Complete", entryPhase(backups["healthy"]), "a healthy task stays as it is")
 			for _, name := range names {
 				assert.True(t, episodeClosed(backups[name]) || name == "absent", "no episode of ours on %s", name)
@@ -224,14 +218,12 @@ func TestRealOperatorTrackerInterplay(t *testing.T) {
 			if !tracker {
 				// Before v1.6.4 nothing reads PD: the Backups look as they did.
 				assert.Equal(t, "Complete", entryPhase(backups["absent"]))
-				assert.Equal(t, "Complete", entryPhase(backups["paused"]))
 				return
 			}
 			assert.True(t, gaveUp(backups["absent"]))
 			assert.Equal(t, "LogBackupTaskNotFound", failedCondition(backups["absent"])["reason"], "TiDB Operator's words stay")
 			assert.Contains(t, recordsOf(t, backups["absent"])[0].OriginalReason, "LogBackupTaskNotFound")
 			assert.Equal(t, 1, eventReasons(t, op.Namespace, "absent")[reconciler.ReasonRetrySkipped])
-			assert.Equal(t, "RetryFailed", entryPhase(backups["paused"]), "nobody resumes it")
 		})
 	}
 }

@@ -65,15 +65,23 @@ type Cluster struct {
 	// its task there, as BR does, so TiDB Operator's tracker finds it.
 	PD *clientv3.Client
 
+	// Advance: while a task registered in PD is not paused, the log backup advancer
+	// moves its global checkpoint to now, every second (resume.go).
+	Advance bool
+
 	mu      sync.Mutex
 	scripts map[string][]Outcome
 	runs    map[string]int
 	jobs    map[types.UID]bool // the Jobs seen (TiDB Operator's)
+	resumes map[string][]ResumeOutcome
+	resumed map[string]int
+	lastAdv time.Time
 }
 
 // NewCluster returns a Cluster for a namespace.
 func NewCluster(c client.Client, namespace string) *Cluster {
-	return &Cluster{Client: c, Namespace: namespace, scripts: map[string][]Outcome{}, runs: map[string]int{}, jobs: map[types.UID]bool{}}
+	return &Cluster{Client: c, Namespace: namespace, scripts: map[string][]Outcome{}, runs: map[string]int{}, jobs: map[types.UID]bool{},
+		resumes: map[string][]ResumeOutcome{}, resumed: map[string]int{}}
 }
 
 // Script sets how the next runs of a Backup's log-start end; runs beyond the script keep
@@ -125,6 +133,7 @@ func (f *Cluster) Run(ctx context.Context) {
 		// Errors are conflicts or races with the reconciler: the next tick retries.
 		_ = f.collectGarbage(ctx)
 		_ = f.syncBackups(ctx)
+		_ = f.advance(ctx)
 	}
 }
 
@@ -167,6 +176,9 @@ func (f *Cluster) syncBackups(ctx context.Context) error {
 	for i := range list.Items {
 		b := &list.Items[i]
 		if err := f.syncBackup(ctx, b); err != nil {
+			return err
+		}
+		if err := f.syncResume(ctx, b); err != nil {
 			return err
 		}
 	}
@@ -366,20 +378,25 @@ func (f *Cluster) UpdateBackup(ctx context.Context, name string, change func(map
 
 // setEntry writes the log-start entry's phase (and a condition of the phase's type).
 func setEntry(o map[string]any, phase string, cond map[string]any) {
-	entry, _, _ := unstructured.NestedMap(o, "status", "logSubCommandStatuses", logStart)
+	setCommandEntry(o, logStart, phase, cond)
+}
+
+// setCommandEntry writes a command entry's phase (and a condition of the phase's type).
+func setCommandEntry(o map[string]any, cmd, phase string, cond map[string]any) {
+	entry, _, _ := unstructured.NestedMap(o, "status", "logSubCommandStatuses", cmd)
 	if entry == nil {
-		entry = map[string]any{"command": logStart}
+		entry = map[string]any{"command": cmd}
 	}
 	entry["phase"] = phase
 	if cond == nil {
 		cond = map[string]any{"type": phase, "status": "True"}
 	}
-	cond["command"] = logStart
+	cond["command"] = cmd
 	cond["lastTransitionTime"] = time.Now().UTC().Format(time.RFC3339)
 	conds, _, _ := unstructured.NestedSlice(entry, "conditions")
 	conds = slices.DeleteFunc(conds, func(c any) bool { m, _ := c.(map[string]any); return m["type"] == cond["type"] })
 	entry["conditions"] = append(conds, cond)
-	_ = unstructured.SetNestedMap(o, entry, "status", "logSubCommandStatuses", logStart)
+	_ = unstructured.SetNestedMap(o, entry, "status", "logSubCommandStatuses", cmd)
 }
 
 func finished(j *batchv1.Job) bool {

@@ -114,6 +114,11 @@ type Options struct {
 	WriteGuardLimit    int
 	WriteGuardWindow   time.Duration
 	WriteGuardCooldown time.Duration
+	// WatchInterval is how often a running log backup is looked at although nothing
+	// changed (its task in PD, its checkpoint lag); CheckpointLagWarning is the lag past
+	// which it gets a CheckpointLagging Warning Event.
+	WatchInterval        time.Duration
+	CheckpointLagWarning time.Duration
 
 	// RestConfig, when set (by tests), is used instead of Kubeconfig.
 	RestConfig *rest.Config
@@ -159,6 +164,8 @@ func NewOptions() *Options {
 		WriteGuardLimit:         reconciler.DefaultWriteGuardLimit,
 		WriteGuardWindow:        reconciler.DefaultWriteGuardWindow,
 		WriteGuardCooldown:      reconciler.DefaultWriteGuardCooldown,
+		WatchInterval:           reconciler.DefaultWatchInterval,
+		CheckpointLagWarning:    reconciler.DefaultLagWarning,
 	}
 }
 
@@ -219,6 +226,10 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Writes of one Backup allowed in a burst before the reconciler stops writing it (a write loop's last line of defence); 0 turns the guard off.")
 	fs.DurationVar(&o.WriteGuardWindow, "write-guard-window", o.WriteGuardWindow, "How long the write guard takes to allow --write-guard-limit writes again.")
 	fs.DurationVar(&o.WriteGuardCooldown, "write-guard-cooldown", o.WriteGuardCooldown, "How long a Backup that tripped the write guard is left unwritten.")
+	fs.DurationVar(&o.WatchInterval, "watch-interval", o.WatchInterval,
+		"How often a running log backup is looked at although nothing changed: its task in PD (with the kernel probe) and its checkpoint lag.")
+	fs.DurationVar(&o.CheckpointLagWarning, "checkpoint-lag-warning", o.CheckpointLagWarning,
+		"Checkpoint lag of a running log backup past which it gets a CheckpointLagging Warning Event (and a CheckpointCaughtUp Normal one when it recovers).")
 }
 
 // KernelProbePDEtcd turns on the kernel probe: PD's embedded etcd, read with the etcd v3 client.
@@ -308,6 +319,12 @@ func (o *Options) Validate() field.ErrorList {
 	}
 	if o.WriteGuardLimit > 0 && o.WriteGuardCooldown <= 0 {
 		errs = append(errs, field.Invalid(field.NewPath("--write-guard-cooldown"), o.WriteGuardCooldown.String(), "must be greater than 0"))
+	}
+	if o.WatchInterval <= 0 {
+		errs = append(errs, field.Invalid(field.NewPath("--watch-interval"), o.WatchInterval.String(), "must be greater than 0"))
+	}
+	if o.CheckpointLagWarning <= 0 {
+		errs = append(errs, field.Invalid(field.NewPath("--checkpoint-lag-warning"), o.CheckpointLagWarning.String(), "must be greater than 0"))
 	}
 	_, policyErrs := o.DefaultsConfig()
 	return append(errs, policyErrs...)

@@ -75,6 +75,10 @@ func newReconcilerManager(o *Options, cfg defaults.Config, reg prometheus.Regist
 		Config:       cfg,
 		NonRetryable: o.NonRetryableErrors,
 		Metrics:      reconciler.NewMetrics(reg),
+		// Running log backups: looked at again every WatchInterval (their task in PD,
+		// their checkpoint lag).
+		WatchInterval: o.WatchInterval,
+		LagWarning:    o.CheckpointLagWarning,
 	}
 	if o.WriteGuardLimit > 0 {
 		r.Guard = &reconciler.WriteGuard{Limit: o.WriteGuardLimit, Window: o.WriteGuardWindow, Cooldown: o.WriteGuardCooldown}

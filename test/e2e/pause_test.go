@@ -1,0 +1,264 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/kernel"
+	"github.com/tidb-backup-guard/tidb-backup-guard/test/etcdtest"
+	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
+)
+
+// Issue 16: running log backups whose task TiKV paused on an error, beside TiDB Operator's
+// real controller-manager, with PD's etcd holding the keys as BR and TiKV write them. The
+// Cluster plays the log-resume pods (BR deletes the pause key; the backup-manager writes
+// the outcome) and the log backup advancer (a task that is not paused gets its global
+// checkpoint moved to now every second).
+
+// pausePolicy: resumes 2 s apart at first, at most two.
+var pausePolicy = map[string]any{"minRetryDuration": "2s", "maxRetryTimes": int64(2), "retryTimeout": "10m"}
+
+// startWatchingReconciler runs the reconciler with short watch and probe intervals; with
+// probe, its kernel probe reads pd.
+func startWatchingReconciler(t *testing.T, pd *clientv3.Client, probe bool, edit func(*app.Options)) {
+	t.Helper()
+	s, err := env.StartReconciler(t.Context(), testLog(), func(o *app.Options) {
+		o.WatchInterval = time.Second
+		if probe {
+			o.KernelProbe = app.KernelProbePDEtcd
+			o.KernelPDEndpoint = pd.Endpoints()[0]
+			o.KernelProbeTimeout = time.Second
+			o.KernelProbeCacheTTL = 500 * time.Millisecond
+		}
+		if edit != nil {
+			edit(o)
+		}
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, s.Stop()) })
+}
+
+// startRunning creates a log Backup whose log-start succeeds and waits until it runs.
+func startRunning(t *testing.T, op *testenv.Cluster, name string, policy map[string]any) {
+	t.Helper()
+	op.Script(name, testenv.Succeed)
+	require.NoError(t, op.Start(t.Context(), richLogBackup(t, name, policy)))
+	eventually(t, op.Namespace, name, 60*time.Second, "log-start succeeds", func(b *unstructured.Unstructured) bool {
+		commitTs, _, _ := unstructured.NestedString(b.Object, "status", "commitTs")
+		return entryPhase(b) == "Complete" && commitTs != ""
+	})
+}
+
+func commandPhase(b *unstructured.Unstructured, cmd string) string {
+	p, _, _ := unstructured.NestedString(b.Object, "status", "logSubCommandStatuses", cmd, "phase")
+	return p
+}
+
+func backupPhase(b *unstructured.Unstructured) string {
+	p, _, _ := unstructured.NestedString(b.Object, "status", "phase")
+	return p
+}
+
+// runsAgain: the pause episode is closed and the Backup says the log backup runs.
+func runsAgain(b *unstructured.Unstructured) bool {
+	return episodeClosed(b) && len(b.Object) > 0 && backupPhase(b) == "Running" && commandPhase(b, "log-resume") == "Complete"
+}
+
+func TestErrorPausedLogBackupIsResumed(t *testing.T) {
+	for _, probe := range []bool{true, false} {
+		name := map[bool]string{true: "kernel probe on", false: "from TiDB Operator's record"}[probe]
+		t.Run(name, func(t *testing.T) {
+			if !probe && !hasTracker(t) {
+				t.Skip("TiDB Operator before v1.6.4 records no error pause; only the kernel probe sees one (README)")
+			}
+			op, pd := realCluster(t)
+			op.Advance = true
+			startWatchingReconciler(t, pd, probe, nil)
+			startRunning(t, op, "pitr", pausePolicy)
+
+			require.NoError(t, etcdtest.PauseByError(t.Context(), pd, "pitr", 4, "KV:LogBackup:Io", "disk full on /var/lib/tikv"))
+			timeout := 60 * time.Second
+			if !probe {
+				timeout = 4 * time.Minute // TiDB Operator reads PD once a minute
+			}
+			b := eventually(t, op.Namespace, "pitr", timeout, "resumed, running again", func(b *unstructured.Unstructured) bool {
+				return len(recordsOf(t, b)) == 1 && recordsOf(t, b)[0].RealRetryAt != "" && runsAgain(b)
+			})
+			rec := recordsOf(t, b)[0]
+			assert.Contains(t, rec.RetryReason, "log-resume failed: the log backup task was paused by an error")
+			if probe {
+				assert.Contains(t, rec.OriginalReason, "store 4: KV:LogBackup:Io: disk full on /var/lib/tikv", "BR's error, from PD")
+			} else {
+				assert.Contains(t, rec.OriginalReason, "LogBackupErrorPaused", "TiDB Operator's record")
+			}
+			assert.Equal(t, 1, op.Resumes("pitr"), "TiDB Operator ran log-resume once")
+			resp, err := pd.Get(t.Context(), "/tidb/br-stream/pause/pitr")
+			require.NoError(t, err)
+			assert.Zero(t, resp.Count, "the task runs (BR deleted the pause key)")
+
+			backups := settled(t, op, map[string]int{"pitr": 1})
+			b = backups["pitr"]
+			assert.True(t, episodeClosed(b))
+			assert.Equal(t, "Running", backupPhase(b))
+			events := eventReasons(t, op.Namespace, "pitr")
+			assert.Equal(t, 1, events[reconciler.ReasonRetryScheduled], "events: %v", events)
+			assert.Equal(t, 1, events[reconciler.ReasonRetrySucceeded], "events: %v", events)
+			assert.GreaterOrEqual(t, events[reconciler.ReasonRetryStarted], 1, "events: %v", events)
+			assert.LessOrEqual(t, events[reconciler.ReasonRetryStarted], 1+3, "a lost hand-off is written again at most 3 times: %v", events)
+		})
+	}
+}
+
+func TestPausedAgainAfterEachResumeExhaustsTheRetries(t *testing.T) {
+	op, pd := realCluster(t)
+	op.Advance = true
+	startWatchingReconciler(t, pd, true, nil)
+	startRunning(t, op, "full", pausePolicy)
+	// The storage stays full: each resume is followed by the next pause, and the
+	// checkpoint cannot move in between.
+	op.ScriptResume("full", testenv.ResumedThenPausedAgain, testenv.ResumedThenPausedAgain, testenv.ResumedThenPausedAgain)
+	require.NoError(t, etcdtest.PauseByError(t.Context(), pd, "full", 4, "KV:LogBackup:Io", "disk full on /var/lib/tikv"))
+
+	b := eventually(t, op.Namespace, "full", 2*time.Minute, "the retries are spent", gaveUp)
+	backups := settled(t, op, map[string]int{"full": 3})
+	b = backups["full"]
+	recs := recordsOf(t, b)
+	for i, r := range recs {
+		assert.Equal(t, int64(i+1), r.RetryNum)
+		assert.Contains(t, r.OriginalReason, "disk full")
+	}
+	assert.NotEmpty(t, recs[0].RealRetryAt)
+	assert.NotEmpty(t, recs[1].RealRetryAt)
+	assert.Empty(t, recs[2].ExpectedRetryAt, "no retry after the last")
+	assert.Equal(t, 2, op.Resumes("full"), "two resumes (maxRetryTimes 2)")
+	assert.Equal(t, "Failed", entryPhase(b))
+	assert.Equal(t, reconciler.ReasonRetryLimitExceeded, failedCondition(b)["reason"])
+	assert.Contains(t, failedCondition(b)["message"], "gave up after 2 retries")
+	assert.Equal(t, "Failed", backupPhase(b))
+	events := eventReasons(t, op.Namespace, "full")
+	assert.Equal(t, 2, events[reconciler.ReasonRetryScheduled], "events: %v", events)
+	assert.Equal(t, 1, events[reconciler.ReasonRetryExhausted], "events: %v", events)
+	assert.Zero(t, events[reconciler.ReasonRetrySucceeded], "events: %v", events)
+}
+
+func TestGCPassingTheCheckpointGivesUpWithoutAResume(t *testing.T) {
+	op, pd := realCluster(t)
+	startWatchingReconciler(t, pd, true, nil)
+	slow := map[string]any{"minRetryDuration": "8s", "maxRetryTimes": int64(2), "retryTimeout": "10m"}
+	startRunning(t, op, "gap", slow)
+	checkpoint := time.Now().Add(-2 * time.Hour).Truncate(time.Millisecond)
+	require.NoError(t, etcdtest.PutGlobalCheckpoint(t.Context(), pd, "gap", kernel.TSO(checkpoint)))
+	require.NoError(t, etcdtest.PauseByError(t.Context(), pd, "gap", 1, "KV:LogBackup:Io", "s3: access denied"))
+	eventually(t, op.Namespace, "gap", 30*time.Second, "the pause is recorded", func(b *unstructured.Unstructured) bool {
+		return len(recordsOf(t, b)) == 1
+	})
+	// While the resume waits, GC moves past the checkpoint (the pause's safe point expired).
+	require.NoError(t, etcdtest.SetGCSafePoint(t.Context(), pd, kernel.TSO(checkpoint.Add(time.Minute))))
+
+	b := eventually(t, op.Namespace, "gap", 60*time.Second, "given up: the gap cannot be closed", gaveUp)
+	backups := settled(t, op, map[string]int{"gap": 1})
+	b = backups["gap"]
+	assert.Empty(t, recordsOf(t, b)[0].RealRetryAt, "no resume was attempted")
+	assert.Zero(t, op.Resumes("gap"))
+	assert.Equal(t, reconciler.ReasonLogGapUnrecoverable, failedCondition(b)["reason"])
+	msg, _ := failedCondition(b)["message"].(string)
+	assert.Contains(t, msg, "PITR window now has a gap from the task's checkpoint to now")
+	assert.Contains(t, msg, "stop this log backup (spec.logSubcommand: log-stop), take a full backup, and start a new log backup")
+	assert.Contains(t, msg, checkpoint.UTC().Format(time.RFC3339)[:16], "the checkpoint time is named")
+	assert.Equal(t, "Failed", backupPhase(b))
+	assert.Equal(t, 1, eventReasons(t, op.Namespace, "gap")[reconciler.ReasonRetrySkipped])
+}
+
+func TestManualPauseIsLeftAlone(t *testing.T) {
+	op, pd := realCluster(t)
+	startWatchingReconciler(t, pd, true, nil)
+	startRunning(t, op, "held", pausePolicy)
+	require.NoError(t, etcdtest.PauseManually(t.Context(), pd, "held", "maintenance window"))
+	if hasTracker(t) {
+		// TiDB Operator v1.6.4-v1.6.6 take BR's pause (severity REGULAR_OPERATION) for an
+		// error pause; the kernel probe knows better, and we leave it paused.
+		eventually(t, op.Namespace, "held", 90*time.Second, "TiDB Operator records the pause",
+			func(b *unstructured.Unstructured) bool { return entryPhase(b) == "RetryFailed" })
+	} else {
+		time.Sleep(5 * time.Second)
+	}
+	backups := settled(t, op, map[string]int{"held": 0})
+	assert.True(t, episodeClosed(backups["held"]))
+	assert.Zero(t, op.Resumes("held"))
+	for _, reason := range []string{reconciler.ReasonRetryScheduled, reconciler.ReasonRetryStarted, reconciler.ReasonRecoveredFromKernel} {
+		assert.Zero(t, eventReasons(t, op.Namespace, "held")[reason], reason)
+	}
+	resp, err := pd.Get(t.Context(), "/tidb/br-stream/pause/held")
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, resp.Count, "still paused")
+}
+
+// TiDB Operator cannot reach this Backup's PD (its name is not in the controller-manager's
+// hosts file): v1.6.5/v1.6.6 take the failed read for a missing task and mark the running
+// log backup Failed. The probe reaches PD, sees the task, and puts the Backup back once;
+// when TiDB Operator marks it Failed again at once, it is left so, with a Warning.
+func TestFalseTaskNotFoundIsPutBackOnce(t *testing.T) {
+	if !hasTracker(t) {
+		t.Skip("TiDB Operator before v1.6.4 does not read PD")
+	}
+	op, pd := realCluster(t)
+	require.NoError(t, testenv.CreateReadyTidbCluster(t.Context(), env.Client, op.Namespace, "hidden", map[string]string{realOperatorLabel: "real"}))
+	startWatchingReconciler(t, pd, true, nil)
+	b := richLogBackup(t, "unseen", pausePolicy)
+	require.NoError(t, unstructured.SetNestedField(b.Object, "hidden", "spec", "br", "cluster"))
+	op.Script("unseen", testenv.Succeed)
+	require.NoError(t, op.Start(t.Context(), b))
+
+	eventually(t, op.Namespace, "unseen", 60*time.Second, "put back once, then left as TiDB Operator wrote it", gaveUp)
+	backups := settled(t, op, map[string]int{"unseen": 1})
+	b = backups["unseen"]
+	rec := recordsOf(t, b)[0]
+	assert.Contains(t, rec.RetryReason, "put back from the kernel state")
+	assert.Contains(t, rec.OriginalReason, "LogBackupTaskNotFound")
+	events := eventReasons(t, op.Namespace, "unseen")
+	assert.Equal(t, 1, events[reconciler.ReasonRecoveredFromKernel], "put back once: %v", events)
+	assert.Equal(t, 1, events[reconciler.ReasonRetrySkipped], "then a Warning, once: %v", events)
+	assert.Equal(t, "LogBackupTaskNotFound", failedCondition(b)["reason"], "TiDB Operator's words stay")
+}
+
+// The kernel probe off, TiDB Operator v1.6.4+ keeps writing its LogBackupErrorPaused
+// record while we wait and resume: our writes are counted (one Event each) and come to
+// rest, with one record.
+func TestOperatorPauseRecordsInterleaveWithOurs(t *testing.T) {
+	if !hasTracker(t) {
+		t.Skip("TiDB Operator before v1.6.4 records no error pause")
+	}
+	op, pd := realCluster(t)
+	op.Advance = true
+	startWatchingReconciler(t, pd, false, nil)
+	slow := map[string]any{"minRetryDuration": "20s", "maxRetryTimes": int64(2), "retryTimeout": "10m"}
+	startRunning(t, op, "noisy", slow)
+	require.NoError(t, etcdtest.PauseByError(t.Context(), pd, "noisy", 4, "KV:LogBackup:Io", "disk full"))
+	b := eventually(t, op.Namespace, "noisy", 3*time.Minute, "the pause is recorded", func(b *unstructured.Unstructured) bool {
+		return len(recordsOf(t, b)) == 1
+	})
+	before := b.GetResourceVersion()
+	eventually(t, op.Namespace, "noisy", 4*time.Minute, "resumed, running again", runsAgain)
+	backups := settled(t, op, map[string]int{"noisy": 1})
+	assert.NotEqual(t, before, backups["noisy"].GetResourceVersion())
+	events := eventReasons(t, op.Namespace, "noisy")
+	ours := 0
+	for reason, n := range events {
+		if strings.HasPrefix(reason, "Retry") || reason == reconciler.ReasonRecoveredFromKernel {
+			ours += n
+		}
+	}
+	// RetryScheduled, RetryStarted (again only for a lost hand-off), RetrySucceeded, and
+	// at most one put-back of a stale record.
+	assert.Equal(t, 1, events[reconciler.ReasonRetryScheduled], "events: %v", events)
+	assert.Equal(t, 1, events[reconciler.ReasonRetrySucceeded], "events: %v", events)
+	assert.LessOrEqual(t, ours, 3+3+1, "our writes: %v", events)
+}
