@@ -110,14 +110,15 @@ func apply(u *unstructured.Unstructured, d Decision, now time.Time) error {
 
 // handOff hands a resume to TiDB Operator: with status.phase Paused it derives log-resume
 // as the current command and runs it (verified beside the real controller-manager). A
-// log-resume entry left Failed or Invalid by an earlier resume would make TiDB Operator
-// skip the Backup, so it is marked RetryFailed, TiDB Operator's retryable phase.
+// log-resume entry left Complete, Failed or Invalid by an earlier resume would make TiDB
+// Operator skip the Backup (its sync returns early for those phases of the current
+// command), so it is marked RetryFailed, TiDB Operator's retryable phase.
 func handOff(u *unstructured.Unstructured, d Decision) error {
 	if err := unstructured.SetNestedField(u.Object, PhasePaused, "status", "phase"); err != nil {
 		return err
 	}
 	phase := str(u.Object, "status", "logSubCommandStatuses", CmdResume, "phase")
-	if phase == PhaseFailed || phase == PhaseInvalid {
+	if phase == PhaseComplete || phase == PhaseFailed || phase == PhaseInvalid {
 		if err := unstructured.SetNestedField(u.Object, PhaseRetryFailed, "status", "logSubCommandStatuses", CmdResume, "phase"); err != nil {
 			return err
 		}

@@ -1,6 +1,11 @@
 package e2e
 
 import (
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -8,7 +13,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app"
 	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
@@ -117,6 +124,24 @@ func TestErrorPausedLogBackupIsResumed(t *testing.T) {
 	}
 }
 
+// assertGaveUpOnPause checks our verdict on a running log backup: the log-start entry's
+// Failed condition with our reason, and the entry and status.phase Failed, unless TiDB
+// Operator's tracker (v1.6.4+), which keeps writing its own record while the task stays
+// paused, wrote RetryFailed over them (a write it had decided before ours; writing ours
+// again would be a fight).
+func assertGaveUpOnPause(t *testing.T, b *unstructured.Unstructured, reason string) {
+	t.Helper()
+	assert.True(t, gaveUp(b))
+	assert.Equal(t, reason, failedCondition(b)["reason"])
+	if entryPhase(b) == "RetryFailed" {
+		assert.Equal(t, "LogBackupErrorPaused", entryReason(b, "RetryFailed"), "only TiDB Operator's record replaces ours")
+		assert.Equal(t, "RetryFailed", backupPhase(b))
+		return
+	}
+	assert.Equal(t, "Failed", entryPhase(b))
+	assert.Equal(t, "Failed", backupPhase(b))
+}
+
 func TestPausedAgainAfterEachResumeExhaustsTheRetries(t *testing.T) {
 	op, pd := realCluster(t)
 	op.Advance = true
@@ -139,10 +164,8 @@ func TestPausedAgainAfterEachResumeExhaustsTheRetries(t *testing.T) {
 	assert.NotEmpty(t, recs[1].RealRetryAt)
 	assert.Empty(t, recs[2].ExpectedRetryAt, "no retry after the last")
 	assert.Equal(t, 2, op.Resumes("full"), "two resumes (maxRetryTimes 2)")
-	assert.Equal(t, "Failed", entryPhase(b))
-	assert.Equal(t, reconciler.ReasonRetryLimitExceeded, failedCondition(b)["reason"])
+	assertGaveUpOnPause(t, b, reconciler.ReasonRetryLimitExceeded)
 	assert.Contains(t, failedCondition(b)["message"], "gave up after 2 retries")
-	assert.Equal(t, "Failed", backupPhase(b))
 	events := eventReasons(t, op.Namespace, "full")
 	assert.Equal(t, 2, events[reconciler.ReasonRetryScheduled], "events: %v", events)
 	assert.Equal(t, 1, events[reconciler.ReasonRetryExhausted], "events: %v", events)
@@ -168,12 +191,11 @@ func TestGCPassingTheCheckpointGivesUpWithoutAResume(t *testing.T) {
 	b = backups["gap"]
 	assert.Empty(t, recordsOf(t, b)[0].RealRetryAt, "no resume was attempted")
 	assert.Zero(t, op.Resumes("gap"))
-	assert.Equal(t, reconciler.ReasonLogGapUnrecoverable, failedCondition(b)["reason"])
+	assertGaveUpOnPause(t, b, reconciler.ReasonLogGapUnrecoverable)
 	msg, _ := failedCondition(b)["message"].(string)
 	assert.Contains(t, msg, "PITR window now has a gap from the task's checkpoint to now")
 	assert.Contains(t, msg, "stop this log backup (spec.logSubcommand: log-stop), take a full backup, and start a new log backup")
 	assert.Contains(t, msg, checkpoint.UTC().Format(time.RFC3339)[:16], "the checkpoint time is named")
-	assert.Equal(t, "Failed", backupPhase(b))
 	assert.Equal(t, 1, eventReasons(t, op.Namespace, "gap")[reconciler.ReasonRetrySkipped])
 }
 
@@ -261,4 +283,83 @@ func TestOperatorPauseRecordsInterleaveWithOurs(t *testing.T) {
 	assert.Equal(t, 1, events[reconciler.ReasonRetryScheduled], "events: %v", events)
 	assert.Equal(t, 1, events[reconciler.ReasonRetrySucceeded], "events: %v", events)
 	assert.LessOrEqual(t, ours, 3+3+1, "our writes: %v", events)
+}
+
+// metricValue reads one sample (a float) from the server's /metrics; false if absent.
+func metricValue(t *testing.T, port int, series string) (float64, bool) {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	require.NoError(t, err)
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindSubmatch(body)
+	if m == nil {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(string(m[1]), 64)
+	require.NoError(t, err)
+	return v, true
+}
+
+// eventMessages lists the notes of the Events of a reason about a Backup.
+func eventMessages(t *testing.T, ns, name, reason string) []string {
+	t.Helper()
+	list := &eventsv1.EventList{}
+	require.NoError(t, env.Client.List(t.Context(), list, client.InNamespace(ns)))
+	var out []string
+	for _, e := range list.Items {
+		if e.Regarding.Name == name && e.Reason == reason {
+			out = append(out, e.Type+": "+e.Note)
+		}
+	}
+	return out
+}
+
+// The checkpoint lag of a running log backup: the gauge and the Events, from PD (kernel
+// probe on) and from TiDB Operator's status.logCheckpointTs (probe off, v1.6.4+).
+func TestCheckpointLagIsWatched(t *testing.T) {
+	for _, probe := range []bool{true, false} {
+		name := map[bool]string{true: "from PD", false: "from status.logCheckpointTs"}[probe]
+		t.Run(name, func(t *testing.T) {
+			if !probe && !hasTracker(t) {
+				t.Skip("TiDB Operator before v1.6.4 does not write status.logCheckpointTs")
+			}
+			op, pd := realCluster(t)
+			port, err := testenv.FreePort()
+			require.NoError(t, err)
+			startWatchingReconciler(t, pd, probe, func(o *app.Options) {
+				o.MetricsBindAddress = fmt.Sprintf("127.0.0.1:%d", port)
+				o.CheckpointLagWarning = time.Minute
+			})
+			startRunning(t, op, "lag", pausePolicy)
+			// The task is stuck an hour behind (nothing is flushed).
+			behind := time.Now().Add(-time.Hour).Truncate(time.Second)
+			require.NoError(t, etcdtest.PutGlobalCheckpoint(t.Context(), pd, "lag", kernel.TSO(behind)))
+
+			series := fmt.Sprintf(`tidb_backup_guard_log_backup_checkpoint_lag_seconds{backup="lag",namespace="%s"}`, op.Namespace)
+			wait := 30 * time.Second
+			if !probe {
+				wait = 3 * time.Minute // TiDB Operator copies the checkpoint once a minute
+			}
+			require.Eventually(t, func() bool { v, ok := metricValue(t, port, series); return ok && v >= 3600 }, wait, 200*time.Millisecond)
+			require.Eventually(t, func() bool { return len(eventMessages(t, op.Namespace, "lag", reconciler.ReasonCheckpointLagging)) == 1 },
+				10*time.Second, 100*time.Millisecond)
+			msg := eventMessages(t, op.Namespace, "lag", reconciler.ReasonCheckpointLagging)[0]
+			assert.Contains(t, msg, "Warning: the log backup's checkpoint is behind: checkpoint "+behind.UTC().Format(time.RFC3339))
+			assert.Contains(t, msg, "(warning at 1m)")
+			paused, ok := metricValue(t, port, fmt.Sprintf(`tidb_backup_guard_log_backup_paused_by_error{backup="lag",namespace="%s"}`, op.Namespace))
+			assert.True(t, ok)
+			assert.Zero(t, paused)
+
+			// Flushing works again: the checkpoint catches up.
+			op.SetAdvance(true)
+			require.Eventually(t, func() bool { v, ok := metricValue(t, port, series); return ok && v < 60 }, wait, 200*time.Millisecond)
+			require.Eventually(t, func() bool { return len(eventMessages(t, op.Namespace, "lag", reconciler.ReasonCheckpointCaughtUp)) == 1 },
+				10*time.Second, 100*time.Millisecond)
+			assert.Contains(t, eventMessages(t, op.Namespace, "lag", reconciler.ReasonCheckpointCaughtUp)[0], "Normal: the log backup's checkpoint caught up")
+			settled(t, op, map[string]int{"lag": 0})
+			assert.Len(t, eventMessages(t, op.Namespace, "lag", reconciler.ReasonCheckpointLagging), 1, "one Event per crossing")
+		})
+	}
 }

@@ -66,7 +66,8 @@ type Cluster struct {
 	PD *clientv3.Client
 
 	// Advance: while a task registered in PD is not paused, the log backup advancer
-	// moves its global checkpoint to now, every second (resume.go).
+	// moves its global checkpoint to now, every second (resume.go). Set before Run, or
+	// with SetAdvance.
 	Advance bool
 
 	mu      sync.Mutex
@@ -75,13 +76,14 @@ type Cluster struct {
 	jobs    map[types.UID]bool // the Jobs seen (TiDB Operator's)
 	resumes map[string][]ResumeOutcome
 	resumed map[string]int
+	broken  map[string]bool // tasks whose checkpoint cannot move (their error persists)
 	lastAdv time.Time
 }
 
 // NewCluster returns a Cluster for a namespace.
 func NewCluster(c client.Client, namespace string) *Cluster {
 	return &Cluster{Client: c, Namespace: namespace, scripts: map[string][]Outcome{}, runs: map[string]int{}, jobs: map[types.UID]bool{},
-		resumes: map[string][]ResumeOutcome{}, resumed: map[string]int{}}
+		resumes: map[string][]ResumeOutcome{}, resumed: map[string]int{}, broken: map[string]bool{}}
 }
 
 // Script sets how the next runs of a Backup's log-start end; runs beyond the script keep

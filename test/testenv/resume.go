@@ -27,7 +27,8 @@ const (
 	// status.phase Running.
 	Resumed ResumeOutcome = "resumed"
 	// ResumedThenPausedAgain: as Resumed, and two seconds later TiKV pauses the task
-	// again on the same error (storage still full).
+	// again on the same error (storage still full); meanwhile its checkpoint cannot move,
+	// nothing being flushed (until a run ends Resumed).
 	ResumedThenPausedAgain ResumeOutcome = "resumed-then-paused-again"
 	// ResumeRefusedByGC: BR refuses the resume, the GC safe point having passed the
 	// task's checkpoint; the backup-manager writes log-resume Failed.
@@ -97,6 +98,7 @@ func (f *Cluster) syncResume(ctx context.Context, b *unstructured.Unstructured) 
 		f.resumes[name] = f.resumes[name][1:]
 	}
 	f.resumed[name]++
+	f.broken[name] = outcome == ResumedThenPausedAgain
 	f.mu.Unlock()
 	if outcome == ResumedThenPausedAgain && f.PD != nil {
 		go func() {
@@ -120,10 +122,20 @@ func (f *Cluster) syncResume(ctx context.Context, b *unstructured.Unstructured) 
 	})
 }
 
+// SetAdvance turns the log backup advancer on or off while the Cluster runs.
+func (f *Cluster) SetAdvance(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Advance = on
+}
+
 // advance is the log backup advancer: every second, each task in PD that is not paused
-// gets its global checkpoint moved to now.
+// (and whose storage works) gets its global checkpoint moved to now.
 func (f *Cluster) advance(ctx context.Context) error {
-	if !f.Advance || f.PD == nil || time.Since(f.lastAdv) < time.Second {
+	f.mu.Lock()
+	on := f.Advance
+	f.mu.Unlock()
+	if !on || f.PD == nil || time.Since(f.lastAdv) < time.Second {
 		return nil
 	}
 	f.lastAdv = time.Now()
@@ -138,7 +150,10 @@ func (f *Cluster) advance(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if paused.Count == 0 {
+		f.mu.Lock()
+		broken := f.broken[task]
+		f.mu.Unlock()
+		if paused.Count == 0 && !broken {
 			if err := etcdtest.PutGlobalCheckpoint(ctx, f.PD, task, kernel.TSO(time.Now())); err != nil {
 				return err
 			}
