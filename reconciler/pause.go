@@ -261,6 +261,7 @@ func pauseFailure(in Input, sig *pauseSignal) Decision {
 			d.Record.ExpectedRetryAt = nil
 		}
 		d.Action, d.Reason, d.ConditionReason, d.RequeueAfter = ActGiveUp, ReasonRetrySkipped, ReasonLogGapUnrecoverable, 0
+		d.Entry, d.KeepEntry = CmdStart, false
 		d.Message = gapMessage(gcDetail(t))
 		return d
 	}

@@ -343,7 +343,9 @@ func TestCheckpointLagIsWatched(t *testing.T) {
 				wait = 3 * time.Minute // TiDB Operator copies the checkpoint once a minute
 			}
 			require.Eventually(t, func() bool { v, ok := metricValue(t, port, series); return ok && v >= 3600 }, wait, 200*time.Millisecond)
-			require.Eventually(t, func() bool { return len(eventMessages(t, op.Namespace, "lag", reconciler.ReasonCheckpointLagging)) == 1 },
+			require.Eventually(t, func() bool {
+				return len(eventMessages(t, op.Namespace, "lag", reconciler.ReasonCheckpointLagging)) == 1
+			},
 				10*time.Second, 100*time.Millisecond)
 			msg := eventMessages(t, op.Namespace, "lag", reconciler.ReasonCheckpointLagging)[0]
 			assert.Contains(t, msg, "Warning: the log backup's checkpoint is behind: checkpoint "+behind.UTC().Format(time.RFC3339))
@@ -355,7 +357,9 @@ func TestCheckpointLagIsWatched(t *testing.T) {
 			// Flushing works again: the checkpoint catches up.
 			op.SetAdvance(true)
 			require.Eventually(t, func() bool { v, ok := metricValue(t, port, series); return ok && v < 60 }, wait, 200*time.Millisecond)
-			require.Eventually(t, func() bool { return len(eventMessages(t, op.Namespace, "lag", reconciler.ReasonCheckpointCaughtUp)) == 1 },
+			require.Eventually(t, func() bool {
+				return len(eventMessages(t, op.Namespace, "lag", reconciler.ReasonCheckpointCaughtUp)) == 1
+			},
 				10*time.Second, 100*time.Millisecond)
 			assert.Contains(t, eventMessages(t, op.Namespace, "lag", reconciler.ReasonCheckpointCaughtUp)[0], "Normal: the log backup's checkpoint caught up")
 			settled(t, op, map[string]int{"lag": 0})

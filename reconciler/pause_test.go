@@ -1,0 +1,206 @@
+package reconciler
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/kernel"
+)
+
+// running is a log backup whose log-start is done.
+func running(edits ...edit) *unstructured.Unstructured {
+	base := []edit{set("status.commitTs", "4523"), entry(CmdStart, PhaseComplete),
+		set("spec.backoffRetryPolicy", map[string]any{"minRetryDuration": "30s", "maxRetryTimes": int64(2), "retryTimeout": "30m"})}
+	return obj(append(base, edits...)...)
+}
+
+// operatorPaused is TiDB Operator's record of an error pause, written at t.
+func operatorPaused(t time.Time) edit {
+	return func(u *unstructured.Unstructured) {
+		set("status.phase", PhaseRetryFailed)(u)
+		set("status.conditions", []any{map[string]any{"type": PhaseRetryFailed, "status": "True", "reason": operatorErrorPaused,
+			"message": "Log backup paused due to error: error", "lastTransitionTime": rfc3339(t)}})(u)
+		set("status.logSubCommandStatuses.log-start", map[string]any{"command": CmdStart, "phase": PhaseRetryFailed,
+			"conditions": []any{map[string]any{"type": PhaseRetryFailed, "status": "True", "reason": operatorErrorPaused,
+				"message": "Log backup paused due to error: error", "lastTransitionTime": rfc3339(t)}}})(u)
+	}
+}
+
+func pauseEpisode(handOffs int) edit {
+	return func(u *unstructured.Unstructured) {
+		u.SetAnnotations(map[string]string{EpisodeAnnotation: Episode{Command: CmdResume, Pause: true, HandOffs: handOffs}.String()})
+	}
+}
+
+// resumed: log-resume completed at t, and the Backup runs.
+func resumed(t time.Time) edit {
+	return func(u *unstructured.Unstructured) {
+		set("status.phase", PhaseRunning)(u)
+		set("status.logSubCommandStatuses.log-resume", map[string]any{"command": CmdResume, "phase": PhaseComplete,
+			"conditions": []any{map[string]any{"type": PhaseComplete, "status": "True", "lastTransitionTime": rfc3339(t)}}})(u)
+	}
+}
+
+func task(paused, byError bool, checkpoint, gcSafePoint time.Time) *kernel.Result {
+	t := &kernel.Task{Name: "pitr", Exists: true, StartTS: 7, Paused: paused, PausedByError: byError, CheckpointTS: kernel.TSO(checkpoint)}
+	if byError {
+		t.PauseMessage = "store 4: KV:LogBackup:Io: disk full"
+	}
+	if !gcSafePoint.IsZero() {
+		t.GCSafePoint = kernel.TSO(gcSafePoint)
+	}
+	return &kernel.Result{Task: t, At: checkpoint.Add(time.Hour)} // a reading well after anything below
+}
+
+func pending(n int64, detect, due time.Duration) Record {
+	return Record{RetryNum: n, DetectFailedAt: t0.Add(detect), ExpectedRetryAt: at(detect + due), OriginalReason: "kernel: store 4: disk full"}
+}
+
+func started(n int64, detect, due time.Duration) Record {
+	r := pending(n, detect, due)
+	r.RealRetryAt = r.ExpectedRetryAt
+	return r
+}
+
+func TestDecidePause(t *testing.T) {
+	sec := time.Second
+	tests := []struct {
+		name   string
+		u      *unstructured.Unstructured
+		now    time.Duration
+		kernel *kernel.Result
+		want   Decision
+	}{
+		{name: "the probe sees an error pause: record it, a pause episode", u: running(), kernel: task(true, true, t0, time.Time{}),
+			want: Decision{Action: ActRecordFailure, Command: CmdResume, Pause: true, Reason: ReasonRetryScheduled, RetryNum: 1, RequeueAfter: 30 * sec}},
+		{name: "TiDB Operator's record, no probe", u: running(operatorPaused(t0)),
+			want: Decision{Action: ActRecordFailure, Command: CmdResume, Pause: true, Reason: ReasonRetryScheduled, RetryNum: 1, RequeueAfter: 30 * sec}},
+		{name: "a manual pause is left alone, whatever TiDB Operator calls it", u: running(operatorPaused(t0)), kernel: task(true, false, t0, time.Time{}),
+			want: none},
+		{name: "the probe says the task runs: TiDB Operator's stale record is put back, no record", u: running(operatorPaused(t0)),
+			kernel: task(false, false, t0, time.Time{}),
+			want:   Decision{Action: ActRecover, PutBack: true, Command: CmdStart, Reason: ReasonRecoveredFromKernel, RetryNum: 1}},
+		{name: "GC already passed the checkpoint: given up at once", u: running(), kernel: task(true, true, t0, t0.Add(sec)),
+			want: Decision{Action: ActGiveUp, Command: CmdResume, Entry: CmdStart, Pause: true, Reason: ReasonRetrySkipped,
+				ConditionReason: ReasonLogGapUnrecoverable, RetryNum: 1}},
+		{name: "waiting for the backoff", u: running(operatorPaused(t0), pauseEpisode(0), records(pending(1, 0, 30*sec))), now: 10 * sec,
+			want: Decision{Action: ActWait, Command: CmdResume, Pause: true, RetryNum: 1, RequeueAfter: 20 * sec}},
+		{name: "due: handed to TiDB Operator", u: running(operatorPaused(t0), pauseEpisode(0), records(pending(1, 0, 30*sec))), now: 30 * sec,
+			want: Decision{Action: ActStartRetry, HandOff: true, Command: CmdResume, Pause: true, Reason: ReasonRetryStarted, RetryNum: 1}},
+		{name: "due, but GC passed the checkpoint meanwhile: given up, no resume", u: running(operatorPaused(t0), pauseEpisode(0), records(pending(1, 0, 30*sec))),
+			now: 30 * sec, kernel: task(true, true, t0, t0.Add(sec)),
+			want: Decision{Action: ActGiveUp, Command: CmdResume, Entry: CmdStart, Pause: true, Reason: ReasonRetrySkipped,
+				ConditionReason: ReasonLogGapUnrecoverable, RetryNum: 1}},
+		{name: "resumed by someone else before the retry", u: running(pauseEpisode(0), records(pending(1, 0, 30*sec))), now: 10 * sec,
+			kernel: task(false, false, t0, time.Time{}),
+			want:   Decision{Action: ActCloseEpisode, Command: CmdResume, Pause: true, Reason: ReasonRetrySucceeded}},
+		{name: "handed off, TiDB Operator runs log-resume", u: running(set("status.phase", PhasePaused), pauseEpisode(0), records(started(1, 0, 30*sec))),
+			now: 31 * sec, want: none},
+		{name: "the hand-off was overwritten: written again after the grace", u: running(operatorPaused(t0.Add(31*sec)), pauseEpisode(0), records(started(1, 0, 30*sec))),
+			now: 30*sec + handOffGrace,
+			want: Decision{Action: ActStartRetry, HandOff: true, HandOffs: 1, Command: CmdResume, Pause: true, Reason: ReasonRetryStarted, RetryNum: 1}},
+		{name: "... but not more than maxHandOffs times", u: running(operatorPaused(t0.Add(31*sec)), pauseEpisode(maxHandOffs), records(started(1, 0, 30*sec))),
+			now: 30*sec + handOffGrace, want: none},
+		{name: "resumed, the checkpoint moved past the resume: runs again", u: running(resumed(t0.Add(35*sec)), pauseEpisode(0), records(started(1, 0, 30*sec))),
+			now: 40 * sec, kernel: task(false, false, t0.Add(36*sec), time.Time{}),
+			want: Decision{Action: ActCloseEpisode, Command: CmdResume, Pause: true, Reason: ReasonRetrySucceeded}},
+		{name: "resumed, the checkpoint has not moved: not yet", u: running(resumed(t0.Add(35*sec)), pauseEpisode(0), records(started(1, 0, 30*sec))),
+			now: 40 * sec, kernel: task(false, false, t0.Add(10*sec), time.Time{}), want: none},
+		{name: "from status.logCheckpointTs without the probe", u: running(resumed(t0.Add(35*sec)), pauseEpisode(0), records(started(1, 0, 30*sec)),
+			set("status.logCheckpointTs", strconv.FormatUint(kernel.TSO(t0.Add(50*sec)), 10))), now: 60 * sec,
+			want: Decision{Action: ActCloseEpisode, Command: CmdResume, Pause: true, Reason: ReasonRetrySucceeded}},
+		{name: "paused again after the resume: the next attempt", u: running(resumed(t0.Add(35*sec)), pauseEpisode(0), records(started(1, 0, 30*sec))),
+			now: 40 * sec, kernel: task(true, true, t0.Add(10*sec), time.Time{}),
+			want: Decision{Action: ActRecordFailure, Command: CmdResume, Pause: true, Reason: ReasonRetryScheduled, RetryNum: 2, RequeueAfter: 60 * sec}},
+		{name: "paused again after the last resume allowed: exhausted", u: running(resumed(t0.Add(95*sec)), pauseEpisode(0),
+			records(started(1, 0, 30*sec), started(2, 35*sec, 60*sec))), now: 100 * sec, kernel: task(true, true, t0.Add(10*sec), time.Time{}),
+			want: Decision{Action: ActGiveUp, Command: CmdResume, Entry: CmdStart, Pause: true, Reason: ReasonRetryExhausted,
+				ConditionReason: ReasonRetryLimitExceeded, RetryNum: 3}},
+		{name: "TiDB Operator marks it paused from a reading older than the resume: wait until that reading expired",
+			u:   running(resumed(t0.Add(35*sec)), operatorPaused(t0.Add(36*sec)), pauseEpisode(0), records(started(1, 0, 30*sec))), now: 40 * sec,
+			want: Decision{Action: ActWait, Command: CmdResume, RetryNum: 1, RequeueAfter: 36*sec + errorPausedCooldown - 40*sec}},
+		{name: "... then set it back, keeping the episode, so that TiDB Operator reads PD afresh",
+			u:   running(resumed(t0.Add(35*sec)), operatorPaused(t0.Add(36*sec)), pauseEpisode(0), records(started(1, 0, 30*sec))), now: 36*sec + errorPausedCooldown,
+			want: Decision{Action: ActRecover, PutBack: true, Pause: true, Command: CmdStart, Reason: ReasonPauseRecordOutdated, RetryNum: 1}},
+		{name: "TiDB Operator marks it paused from a fresh reading: the next attempt",
+			u:   running(resumed(t0.Add(35*sec)), operatorPaused(t0.Add(36*sec+operatorRefresh+sec)), pauseEpisode(0), records(started(1, 0, 30*sec))),
+			now: 40*sec + operatorRefresh,
+			want: Decision{Action: ActRecordFailure, Command: CmdResume, Pause: true, Reason: ReasonRetryScheduled, RetryNum: 2, RequeueAfter: 60 * sec}},
+		{name: "the resume failed (BR): retried as a command", u: running(set("status.phase", PhasePaused), pauseEpisode(0), records(started(1, 0, 30*sec)),
+			set("status.logSubCommandStatuses.log-resume", map[string]any{"command": CmdResume, "phase": PhaseFailed,
+				"conditions": []any{map[string]any{"type": "Failed", "status": "True", "reason": "LogResumeFailed",
+					"message": "rpc error", "lastTransitionTime": rfc3339(t0.Add(32 * sec))}}})), now: 33 * sec,
+			want: Decision{Action: ActRecordFailure, Command: CmdResume, Pause: true, Reason: ReasonRetryScheduled, RetryNum: 2, RequeueAfter: 60 * sec}},
+		{name: "BR refused the resume over GC: LogGapUnrecoverable", u: running(set("status.phase", PhasePaused), pauseEpisode(0), records(started(1, 0, 30*sec)),
+			set("status.logSubCommandStatuses.log-resume", map[string]any{"command": CmdResume, "phase": PhaseFailed,
+				"conditions": []any{map[string]any{"type": "Failed", "status": "True", "reason": "LogResumeFailed",
+					"message": "[BR:Backup:ErrBackupGCSafepointExceeded]GC safepoint 9 exceed TS 8", "lastTransitionTime": rfc3339(t0.Add(32 * sec))}}})),
+			now: 33 * sec,
+			want: Decision{Action: ActGiveUp, Command: CmdResume, Entry: CmdStart, Pause: true, Reason: ReasonRetrySkipped,
+				ConditionReason: ReasonLogGapUnrecoverable, RetryNum: 2}},
+		{name: "given up: nothing more", u: running(operatorPaused(t0), set("metadata.annotations", map[string]any{
+			EpisodeAnnotation: Episode{Command: CmdResume, Pause: true, GaveUp: true}.String()})), kernel: task(true, true, t0, time.Time{}), want: none},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := Input{Now: t0.Add(tt.now), Backup: viewBackup(tt.u), Config: defaults.DefaultConfig(), NonRetryable: DefaultNonRetryable, Kernel: tt.kernel}
+			d := Decide(in)
+			got := Decision{Action: d.Action, Command: d.Command, Pause: d.Pause, Reason: d.Reason, ConditionReason: d.ConditionReason,
+				RetryNum: d.RetryNum, RequeueAfter: d.RequeueAfter, Entry: d.Entry, HandOff: d.HandOff, HandOffs: d.HandOffs, PutBack: d.PutBack}
+			assert.Equal(t, tt.want, got, "message: %s", d.Message)
+		})
+	}
+}
+
+// The hand-off write: status.phase Paused and a log-resume entry that would make TiDB
+// Operator skip the Backup marked RetryFailed; nothing else changes.
+func TestApplyHandOff(t *testing.T) {
+	for _, phase := range []string{"", PhaseComplete, PhaseFailed, PhaseRunning} {
+		t.Run("log-resume "+phase, func(t *testing.T) {
+			edits := []edit{operatorPaused(t0), pauseEpisode(0), records(pending(1, 0, 30*time.Second))}
+			if phase != "" {
+				edits = append(edits, entry(CmdResume, phase))
+			}
+			u := running(edits...)
+			before := u.DeepCopy()
+			d := Decision{Action: ActStartRetry, HandOff: true, Command: CmdResume, Pause: true, RetryNum: 1, KernelReason: "kernel: store 4: disk full"}
+			require.NoError(t, apply(u, d, t0.Add(30*time.Second)))
+			assert.Equal(t, PhasePaused, str(u.Object, "status", "phase"))
+			wantResume := map[string]string{"": "", PhaseComplete: PhaseRetryFailed, PhaseFailed: PhaseRetryFailed, PhaseRunning: PhaseRunning}[phase]
+			assert.Equal(t, wantResume, str(u.Object, "status", "logSubCommandStatuses", CmdResume, "phase"))
+			b := viewBackup(u)
+			require.Len(t, b.Records, 1)
+			assert.Equal(t, t0.Add(30*time.Second), *b.Records[0].RealRetryAt)
+			assert.Equal(t, "kernel: store 4: disk full", b.Records[0].OriginalReason)
+			assert.Equal(t, &Episode{Command: CmdResume, Pause: true}, b.Episode)
+			assert.Equal(t, before.Object["spec"], u.Object["spec"], "the user's spec is never written")
+			assert.Equal(t, before.Object["status"].(map[string]any)["logSubCommandStatuses"].(map[string]any)[CmdStart],
+				u.Object["status"].(map[string]any)["logSubCommandStatuses"].(map[string]any)[CmdStart], "log-start's entry stays TiDB Operator's")
+		})
+	}
+}
+
+// A pause give-up marks the running log-start Failed with our reason, and the message
+// tells the user what to do.
+func TestApplyGapGiveUp(t *testing.T) {
+	u := running(operatorPaused(t0), pauseEpisode(0), records(pending(1, 0, 30*time.Second)))
+	in := Input{Now: t0.Add(30 * time.Second), Backup: viewBackup(u), Config: defaults.DefaultConfig(), Kernel: task(true, true, t0, t0.Add(time.Second))}
+	d := Decide(in)
+	require.Equal(t, ActGiveUp, d.Action)
+	require.NoError(t, apply(u, d, in.Now))
+	b := viewBackup(u)
+	assert.Equal(t, PhaseFailed, b.Phase)
+	assert.Equal(t, PhaseFailed, b.Entries[CmdStart].Phase)
+	assert.Equal(t, ReasonLogGapUnrecoverable, b.Entries[CmdStart].Failed.Reason)
+	assert.Contains(t, b.Entries[CmdStart].Failed.Message, "has reached the task's checkpoint ("+rfc3339(t0)+", ts ")
+	assert.Contains(t, b.Entries[CmdStart].Failed.Message, "take a full backup, and start a new log backup")
+	assert.True(t, b.Episode.GaveUp && b.Episode.Pause)
+	in.Backup, in.Now = b, in.Now.Add(time.Hour)
+	assert.Equal(t, ActNone, Decide(in).Action, "decided once")
+}
