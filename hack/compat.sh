@@ -15,7 +15,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 versions=("$@")
 [ ${#versions[@]} -gt 0 ] || versions=(v1.6.6 v1.6.5 v1.6.0 v1.5.4)
-run=${COMPAT_RUN:-'TestRealOperator|TestLogStart|TestRetries|TestRetryTimeout|TestPodDeath|TestRestartMidBackoff|TestConcurrentWriter|TestLiveOldPod|TestAPIServerOutage|TestReconcilerKilled|TestWebhookDown|TestKernel|TestLeaderElection|TestTwoReconcilers|TestFailedLogStart|TestWriteGuard'}
+run=${COMPAT_RUN:-'TestRealOperator|TestLogStart|TestRetries|TestRetryTimeout|TestPodDeath|TestRestartMidBackoff|TestConcurrentWriter|TestLiveOldPod|TestAPIServerOutage|TestReconcilerKilled|TestWebhookDown|TestKernel|TestLeaderElection|TestTwoReconcilers|TestFailedLogStart|TestWriteGuard|TestErrorPaused|TestPausedAgain|TestGCPassing|TestManualPause|TestFalseTaskNotFound|TestOperatorPauseRecords|TestCheckpointLag'}
 
 base=$("$here/envtest-assets.sh" | tail -n 1) || exit 1
 cache_root=${ASSETS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tidb-backup-guard}

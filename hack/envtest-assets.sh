@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the binaries the tests and the demo need -- kube-apiserver, kubectl, etcd, helm,
-# staticcheck and TiDB Operator's controller-manager -- from the Go module proxy, once, into
+# staticcheck, TiDB Operator's controller-manager and promtool -- from the Go module proxy, once, into
 # a cache directory, and prints that directory as the last line of stdout. TiDB Operator's
 # released CRDs (manifests/crd/v1 of its module) are copied beside them, into
 # tidb-operator-crds/. Progress goes to stderr.
@@ -23,6 +23,7 @@ etcd=$(modversion etcd go.etcd.io/etcd/server/v3)
 helm=$(modversion helm helm.sh/helm/v3)
 staticcheck=$(modversion lint honnef.co/go/tools)
 tidbop=$(modversion tidb-operator github.com/pingcap/tidb-operator)
+prom=$(modversion prometheus github.com/prometheus/prometheus)
 dir="$cache_root/assets/k8s-$k8s-etcd-$etcd-helm-$helm-staticcheck-$staticcheck-tidb-operator-$tidbop"
 mkdir -p "$dir"
 
@@ -53,6 +54,9 @@ build kubectl kube k8s.io/kubernetes/cmd/kubectl
 build helm helm helm.sh/helm/v3/cmd/helm
 build staticcheck lint honnef.co/go/tools/cmd/staticcheck
 build tidb-controller-manager tidb-operator github.com/pingcap/tidb-operator/cmd/controller-manager
+# Named after its version (not part of the directory's name, so adding it built nothing
+# else anew): test/alerts runs the one it finds.
+build "promtool-$prom" prometheus github.com/prometheus/prometheus/cmd/promtool
 
 # TiDB Operator's CRDs, as released in its module (the same version as its binary).
 if [ ! -f "$dir/tidb-operator-crds/pingcap.com_backups.yaml" ]; then
