@@ -152,9 +152,8 @@ func TestPausedAgainAfterEachResumeExhaustsTheRetries(t *testing.T) {
 	op.ScriptResume("full", testenv.ResumedThenPausedAgain, testenv.ResumedThenPausedAgain, testenv.ResumedThenPausedAgain)
 	require.NoError(t, etcdtest.PauseByError(t.Context(), pd, "full", 4, "KV:LogBackup:Io", "disk full on /var/lib/tikv"))
 
-	b := eventually(t, op.Namespace, "full", 2*time.Minute, "the retries are spent", gaveUp)
-	backups := settled(t, op, map[string]int{"full": 3})
-	b = backups["full"]
+	eventually(t, op.Namespace, "full", 2*time.Minute, "the retries are spent", gaveUp)
+	b := settled(t, op, map[string]int{"full": 3})["full"]
 	recs := recordsOf(t, b)
 	for i, r := range recs {
 		assert.Equal(t, int64(i+1), r.RetryNum)
@@ -186,9 +185,8 @@ func TestGCPassingTheCheckpointGivesUpWithoutAResume(t *testing.T) {
 	// While the resume waits, GC moves past the checkpoint (the pause's safe point expired).
 	require.NoError(t, etcdtest.SetGCSafePoint(t.Context(), pd, kernel.TSO(checkpoint.Add(time.Minute))))
 
-	b := eventually(t, op.Namespace, "gap", 60*time.Second, "given up: the gap cannot be closed", gaveUp)
-	backups := settled(t, op, map[string]int{"gap": 1})
-	b = backups["gap"]
+	eventually(t, op.Namespace, "gap", 60*time.Second, "given up: the gap cannot be closed", gaveUp)
+	b := settled(t, op, map[string]int{"gap": 1})["gap"]
 	assert.Empty(t, recordsOf(t, b)[0].RealRetryAt, "no resume was attempted")
 	assert.Zero(t, op.Resumes("gap"))
 	assertGaveUpOnPause(t, b, reconciler.ReasonLogGapUnrecoverable)
