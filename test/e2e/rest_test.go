@@ -3,10 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"regexp"
-	"strconv"
 	"testing"
 	"time"
 
@@ -146,17 +142,10 @@ func TestWriteGuardStopsAForcedLoop(t *testing.T) {
 	assert.Equal(t, 1, metric(t, port, `tidb_backup_guard_write_guard_suspensions_total{namespace="`+op.Namespace+`"}`))
 }
 
-// metric reads one sample from the server's /metrics.
+// metric reads one counter sample from the server's /metrics (metricValue).
 func metric(t *testing.T, port int, series string) int {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
-	require.NoError(t, err)
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\d+)$`).FindSubmatch(body)
-	require.NotNil(t, m, "no %s in\n%s", series, body)
-	n, err := strconv.Atoi(string(m[1]))
-	require.NoError(t, err)
-	return n
+	v, ok := metricValue(t, port, series)
+	require.True(t, ok, "no %s in the server's /metrics", series)
+	return int(v)
 }
