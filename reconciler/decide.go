@@ -26,6 +26,8 @@ type Input struct {
 	// Kernel is the command's log backup task as the cluster records it, read just before
 	// a retry would start (nil: the kernel probe is off, or has not answered yet).
 	Kernel *kernel.Result
+	// NoHandOff: TiDB Operator cannot run log-resume; a pause is recorded, not resumed.
+	NoHandOff bool
 }
 
 // Action is what a Decision asks for.

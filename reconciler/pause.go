@@ -126,6 +126,12 @@ func decidePause(in Input, cmd string) (d Decision, handled bool) {
 		return pauseFailure(in, sig), true
 	}
 	if ep.GaveUp {
+		// A pause recorded without a resume (NoHandOff): once the task runs again (someone
+		// resumed it), the episode ends, and the next pause is recorded again.
+		if k := in.Kernel; ep.Pause && kernelAnswered(in) && k.Task.Exists && !k.Task.Paused {
+			return closePause(in, Decision{Action: ActCloseEpisode, Command: CmdResume, Reason: ReasonRetrySucceeded, Pause: true,
+				Message: "the log backup task runs again (resumed by someone else)"}), true
+		}
 		return none, true
 	}
 	recs := episodeRecords(b.Records)
@@ -255,6 +261,18 @@ func asPause(d Decision) Decision {
 // pauseFailure records a pause as a failed attempt of the pause episode, or gives up.
 func pauseFailure(in Input, sig *pauseSignal) Decision {
 	f := &failure{what: "the log backup task was paused by an error (reported by " + sig.source + ")", reason: sig.message}
+	if in.NoHandOff {
+		// Record and alert only: one record, no retry, nothing else of the Backup touched.
+		d := asPause(decideFailure(in, CmdResume, f))
+		if d.Record != nil {
+			d.Record.ExpectedRetryAt = nil
+		}
+		d.Action, d.Reason, d.ConditionReason, d.RequeueAfter = ActGiveUp, ReasonRetrySkipped, "", 0
+		d.Entry, d.KeepEntry = "", true
+		d.Message = fmt.Sprintf("not resumed: this TiDB Operator cannot run log-resume (its Backup CRD has no spec.logSubcommand, "+
+			"as before v1.6.1); resume the task with br log resume --task-name %s; paused by: %s", in.Backup.Name, lastError(f.reason))
+		return d
+	}
 	if t := sig.task; t != nil && t.GCPassedCheckpoint() {
 		d := asPause(decideFailure(in, CmdResume, f))
 		if d.Record != nil {

@@ -75,8 +75,15 @@ func TestDecidePause(t *testing.T) {
 		u      *unstructured.Unstructured
 		now    time.Duration
 		kernel *kernel.Result
-		want   Decision
+		// noHandOff: TiDB Operator cannot run log-resume (v1.6.0)
+		noHandOff bool
+		want      Decision
 	}{
+		{name: "TiDB Operator cannot run log-resume: recorded and alerted on, not resumed", u: running(), kernel: task(true, true, t0, time.Time{}),
+			noHandOff: true, want: Decision{Action: ActGiveUp, Command: CmdResume, Pause: true, Reason: ReasonRetrySkipped, RetryNum: 1, KeepEntry: true}},
+		{name: "... and once someone resumed it, the episode ends", u: running(set("metadata.annotations", map[string]any{
+			EpisodeAnnotation: Episode{Command: CmdResume, Pause: true, GaveUp: true}.String()})), kernel: task(false, false, t0, time.Time{}),
+			noHandOff: true, want: Decision{Action: ActCloseEpisode, Command: CmdResume, Pause: true, Reason: ReasonRetrySucceeded}},
 		{name: "the probe sees an error pause: record it, a pause episode", u: running(), kernel: task(true, true, t0, time.Time{}),
 			want: Decision{Action: ActRecordFailure, Command: CmdResume, Pause: true, Reason: ReasonRetryScheduled, RetryNum: 1, RequeueAfter: 30 * sec}},
 		{name: "TiDB Operator's record, no probe", u: running(operatorPaused(t0)),
@@ -149,10 +156,12 @@ func TestDecidePause(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := Input{Now: t0.Add(tt.now), Backup: viewBackup(tt.u), Config: defaults.DefaultConfig(), NonRetryable: DefaultNonRetryable, Kernel: tt.kernel}
+			in := Input{Now: t0.Add(tt.now), Backup: viewBackup(tt.u), Config: defaults.DefaultConfig(), NonRetryable: DefaultNonRetryable,
+				Kernel: tt.kernel, NoHandOff: tt.noHandOff}
 			d := Decide(in)
 			got := Decision{Action: d.Action, Command: d.Command, Pause: d.Pause, Reason: d.Reason, ConditionReason: d.ConditionReason,
-				RetryNum: d.RetryNum, RequeueAfter: d.RequeueAfter, Entry: d.Entry, HandOff: d.HandOff, HandOffs: d.HandOffs, PutBack: d.PutBack}
+				RetryNum: d.RetryNum, RequeueAfter: d.RequeueAfter, Entry: d.Entry, HandOff: d.HandOff, HandOffs: d.HandOffs, PutBack: d.PutBack,
+				KeepEntry: d.KeepEntry}
 			assert.Equal(t, tt.want, got, "message: %s", d.Message)
 		})
 	}

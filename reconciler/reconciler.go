@@ -70,6 +70,9 @@ type Reconciler struct {
 	// LagWarning is the checkpoint lag past which a running log backup gets a
 	// CheckpointLagging Warning Event; 0: DefaultLagWarning.
 	LagWarning time.Duration
+	// NoResumeHandOff: TiDB Operator cannot run log-resume (v1.6.0), so a log backup
+	// paused by an error is only recorded (and alerted on), never handed off.
+	NoResumeHandOff bool
 
 	// lagging holds the running log backups whose lag passed LagWarning (Events are
 	// sent on each crossing).
@@ -151,7 +154,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			}
 			return reconcile.Result{}, fmt.Errorf("get backup: %w", err)
 		}
-		in := Input{Now: r.Clock.Now(), Backup: viewBackup(u), Config: r.Config, NonRetryable: r.NonRetryable}
+		in := Input{Now: r.Clock.Now(), Backup: viewBackup(u), Config: r.Config, NonRetryable: r.NonRetryable, NoHandOff: r.NoResumeHandOff}
 		// After a conflict only the Backup is read again: its Job and pods were just
 		// read fresh, and nobody creates the Job anew before this reconciler hands the
 		// command back. A changed command needs its own Job, though.

@@ -188,6 +188,7 @@ func generate(data []byte) generated {
 	case 5:
 		in.Kernel = &kernel.Result{Task: &kernel.Task{Name: "pitr", Exists: true}}
 	}
+	in.NoHandOff = c.pick(6) == 0
 	if c.pick(8) == 0 {
 		// A coherent story after a resume: the pause episode's last resume started at
 		// t0+50s and completed at t0+60s, and TiDB Operator may have marked the task

@@ -119,6 +119,10 @@ type Options struct {
 	// which it gets a CheckpointLagging Warning Event.
 	WatchInterval        time.Duration
 	CheckpointLagWarning time.Duration
+	// ResumeHandOff says whether a running log backup paused by an error may be handed to
+	// TiDB Operator for log-resume: ResumeHandOffAuto (whether its Backup CRD has
+	// spec.logSubcommand, which came with log-pause and log-resume), "on" or "off".
+	ResumeHandOff string
 
 	// RestConfig, when set (by tests), is used instead of Kubeconfig.
 	RestConfig *rest.Config
@@ -166,6 +170,7 @@ func NewOptions() *Options {
 		WriteGuardCooldown:      reconciler.DefaultWriteGuardCooldown,
 		WatchInterval:           reconciler.DefaultWatchInterval,
 		CheckpointLagWarning:    reconciler.DefaultLagWarning,
+		ResumeHandOff:           ResumeHandOffAuto,
 	}
 }
 
@@ -230,7 +235,16 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"How often a running log backup is looked at although nothing changed: its task in PD (with the kernel probe) and its checkpoint lag.")
 	fs.DurationVar(&o.CheckpointLagWarning, "checkpoint-lag-warning", o.CheckpointLagWarning,
 		"Checkpoint lag of a running log backup past which it gets a CheckpointLagging Warning Event (and a CheckpointCaughtUp Normal one when it recovers).")
+	fs.StringVar(&o.ResumeHandOff, "resume-hand-off", o.ResumeHandOff,
+		"Whether a log backup paused by an error is handed to TiDB Operator for log-resume: auto (if its Backup CRD has spec.logSubcommand, as from v1.6.1), on or off (only record and alert).")
 }
+
+// Values of --resume-hand-off.
+const (
+	ResumeHandOffAuto = "auto"
+	ResumeHandOffOn   = "on"
+	ResumeHandOffOff  = "off"
+)
 
 // KernelProbePDEtcd turns on the kernel probe: PD's embedded etcd, read with the etcd v3 client.
 const KernelProbePDEtcd = "pd-etcd"
@@ -322,6 +336,12 @@ func (o *Options) Validate() field.ErrorList {
 	}
 	if o.WatchInterval <= 0 {
 		errs = append(errs, field.Invalid(field.NewPath("--watch-interval"), o.WatchInterval.String(), "must be greater than 0"))
+	}
+	switch o.ResumeHandOff {
+	case ResumeHandOffAuto, ResumeHandOffOn, ResumeHandOffOff:
+	default:
+		errs = append(errs, field.NotSupported(field.NewPath("--resume-hand-off"), o.ResumeHandOff,
+			[]string{ResumeHandOffAuto, ResumeHandOffOn, ResumeHandOffOff}))
 	}
 	if o.CheckpointLagWarning <= 0 {
 		errs = append(errs, field.Invalid(field.NewPath("--checkpoint-lag-warning"), o.CheckpointLagWarning.String(), "must be greater than 0"))

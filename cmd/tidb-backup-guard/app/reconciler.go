@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,6 +81,9 @@ func newReconcilerManager(o *Options, cfg defaults.Config, reg prometheus.Regist
 		WatchInterval: o.WatchInterval,
 		LagWarning:    o.CheckpointLagWarning,
 	}
+	if r.NoResumeHandOff, err = noResumeHandOff(restConfig, o.ResumeHandOff, log); err != nil {
+		return nil, err
+	}
 	if o.WriteGuardLimit > 0 {
 		r.Guard = &reconciler.WriteGuard{Limit: o.WriteGuardLimit, Window: o.WriteGuardWindow, Cooldown: o.WriteGuardCooldown}
 	}
@@ -139,6 +143,46 @@ func backupObject() client.Object {
 // restConfig is the API access of the components that need one: RestConfig (tests),
 // else an explicit kubeconfig, else $KUBECONFIG or ~/.kube/config, else the in-cluster
 // service account.
+// backupCRD is TiDB Operator's Backup CRD.
+const backupCRD = "backups.pingcap.com"
+
+// noResumeHandOff resolves --resume-hand-off: with auto, TiDB Operator can run log-resume
+// if its installed Backup CRD has spec.logSubcommand (log-pause and log-resume came with
+// it, in v1.6.1; v1.6.0 derives only log-start, log-stop and log-truncate). A CRD that
+// cannot be read (RBAC, not installed yet) counts as able: that is every version since
+// v1.6.1, and the log says so.
+func noResumeHandOff(cfg *rest.Config, mode string, log logr.Logger) (bool, error) {
+	switch mode {
+	case ResumeHandOffOn:
+		return false, nil
+	case ResumeHandOffOff:
+		return true, nil
+	}
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		return false, fmt.Errorf("client for %s: %w", backupCRD, err)
+	}
+	crd := &unstructured.Unstructured{}
+	crd.SetAPIVersion("apiextensions.k8s.io/v1")
+	crd.SetKind("CustomResourceDefinition")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Get(ctx, client.ObjectKey{Name: backupCRD}, crd); err != nil {
+		log.Info("Cannot read TiDB Operator's Backup CRD; assuming it can run log-resume (v1.6.1 and later)", "crd", backupCRD, "error", err.Error())
+		return false, nil
+	}
+	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	for _, v := range versions {
+		m, _ := v.(map[string]any)
+		if _, found, _ := unstructured.NestedMap(m, "schema", "openAPIV3Schema", "properties", "spec", "properties", "logSubcommand"); found {
+			return false, nil
+		}
+	}
+	log.Info("TiDB Operator's Backup CRD has no spec.logSubcommand, so TiDB Operator cannot run log-resume: "+
+		"log backups paused by an error are recorded and alerted on, not resumed", "crd", backupCRD)
+	return true, nil
+}
+
 func (o *Options) restConfig() (*rest.Config, error) {
 	if o.RestConfig != nil {
 		return o.RestConfig, nil
