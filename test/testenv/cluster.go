@@ -204,7 +204,12 @@ func (f *Cluster) syncBackup(ctx context.Context, b *unstructured.Unstructured) 
 		}
 		f.mu.Unlock()
 	}
+	running := exists && job.DeletionTimestamp == nil && !finished(job)
 	switch {
+	case !f.PlaysTiDBOperator && phase == "RetryFailed" && running && entryReason(b, "RetryFailed") == "CreateBackupJobFailed":
+		// TiDB Operator raced itself: a second sync tried to create the Job its first had
+		// just created, and wrote RetryFailed over Scheduled. The pod of the first runs on.
+		return f.playScript(ctx, name, job)
 	case !f.PlaysTiDBOperator && phase == "RetryFailed":
 		// TiDB Operator's part.
 	case phase == "RetryFailed" && exists:
@@ -214,24 +219,41 @@ func (f *Cluster) syncBackup(ctx context.Context, b *unstructured.Unstructured) 
 		}
 	case phase == "RetryFailed":
 		return f.runJob(ctx, name)
-	case phase == "Scheduled" && exists && job.DeletionTimestamp == nil && !finished(job):
-		f.mu.Lock()
-		script := f.scripts[name]
-		f.mu.Unlock()
-		if len(script) == 0 {
-			return nil
-		}
-		// The outcome leaves the script only once it is applied: a run whose writes
-		// lost to other writers is ended again on the next tick, not skipped.
-		if err := f.finish(ctx, name, job, script[0]); err != nil {
-			return err
-		}
-		f.mu.Lock()
-		f.scripts[name] = f.scripts[name][1:]
-		f.mu.Unlock()
-		return nil
+	case phase == "Scheduled" && running:
+		return f.playScript(ctx, name, job)
 	}
 	return nil
+}
+
+// playScript ends the running Job's run with the next scripted outcome. The outcome
+// leaves the script only once it is applied: a run whose writes lost to other writers is
+// ended again on the next tick, not skipped.
+func (f *Cluster) playScript(ctx context.Context, name string, job *batchv1.Job) error {
+	f.mu.Lock()
+	script := f.scripts[name]
+	f.mu.Unlock()
+	if len(script) == 0 {
+		return nil
+	}
+	if err := f.finish(ctx, name, job, script[0]); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.scripts[name] = f.scripts[name][1:]
+	f.mu.Unlock()
+	return nil
+}
+
+// entryReason is the reason of the log-start entry's condition of a type.
+func entryReason(b *unstructured.Unstructured, condType string) string {
+	conds, _, _ := unstructured.NestedSlice(b.Object, "status", "logSubCommandStatuses", logStart, "conditions")
+	for _, c := range conds {
+		if m, ok := c.(map[string]any); ok && m["type"] == condType {
+			r, _ := m["reason"].(string)
+			return r
+		}
+	}
+	return ""
 }
 
 // runJob creates the log-start Job and writes the entry Scheduled, as TiDB Operator does.
