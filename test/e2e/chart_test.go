@@ -251,6 +251,7 @@ func TestChartRBACIsMinimal(t *testing.T) {
 		rule("pingcap.com", "backups", "", "get", "list", "watch", "update", "patch"),
 		rule("batch", "jobs", "", "get", "list", "watch", "delete"),
 		rule("", "pods", "", "list"),
+		rule("apiextensions.k8s.io", "customresourcedefinitions", "backups.pingcap.com", "get"),
 		rule("events.k8s.io", "events", "", "create", "patch"),
 		rule("admissionregistration.k8s.io", "mutatingwebhookconfigurations", "guard-tidb-backup-guard-mutating", "get", "list", "watch", "patch"),
 		rule("admissionregistration.k8s.io", "validatingwebhookconfigurations", "guard-tidb-backup-guard-validating", "get", "list", "watch", "patch"),
@@ -267,7 +268,7 @@ func TestChartRBACIsMinimal(t *testing.T) {
 	find(t, renderValues(t, "guard", "guard-system", kernelTLSValues("https://{cluster}-pd.{namespace}:2379")), "ClusterRole", &withTLS)
 	find(t, renderValues(t, "guard", "guard-system", "kernelProbe:\n  enabled: true\n"), "ClusterRole", &withoutTLS)
 	assert.Equal(t, cr.Rules, withoutTLS.Rules)
-	assert.Equal(t, append(slices.Clone(cr.Rules[:4]), append([]rbacv1.PolicyRule{rule("", "secrets", "", "get")}, cr.Rules[4:]...)...), withTLS.Rules)
+	assert.Equal(t, append(slices.Clone(cr.Rules[:5]), append([]rbacv1.PolicyRule{rule("", "secrets", "", "get")}, cr.Rules[5:]...)...), withTLS.Rules)
 	for _, rules := range [][]rbacv1.PolicyRule{cr.Rules, r.Rules} {
 		for _, p := range rules {
 			for _, s := range slices.Concat(p.APIGroups, p.Resources, p.Verbs) {
