@@ -111,8 +111,10 @@ func viewBackup(u *unstructured.Unstructured) *backupView {
 			continue
 		}
 		e := entryView{Phase: str(m, "phase")}
-		e.Failed = findCondition(m, PhaseFailed)
 		e.Conds = conditions(m)
+		if c, ok := e.Conds[PhaseFailed]; ok {
+			e.Failed = &c
+		}
 		b.Entries[cmd] = e
 	}
 	records, _, _ := unstructured.NestedSlice(obj, "status", "backoffRetryStatus")
@@ -136,21 +138,8 @@ func str(obj map[string]any, path ...string) string {
 	return s
 }
 
-// findCondition returns the condition of a type in m's "conditions" list; TiDB Operator
-// keeps at most one per type.
-func findCondition(m map[string]any, condType string) *condition {
-	list, _, _ := unstructured.NestedSlice(m, "conditions")
-	for _, v := range list {
-		c, ok := v.(map[string]any)
-		if !ok || str(c, "type") != condType || str(c, "status") == string(corev1.ConditionFalse) {
-			continue
-		}
-		return &condition{Reason: str(c, "reason"), Message: str(c, "message"), Time: parseTime(str(c, "lastTransitionTime"))}
-	}
-	return nil
-}
-
-// conditions reads m's "conditions" list by type (True ones only).
+// conditions reads m's "conditions" list by type (True ones only); TiDB Operator keeps
+// one per type.
 func conditions(m map[string]any) map[string]condition {
 	list, _, _ := unstructured.NestedSlice(m, "conditions")
 	out := map[string]condition{}
@@ -158,6 +147,9 @@ func conditions(m map[string]any) map[string]condition {
 		c, ok := v.(map[string]any)
 		if !ok || str(c, "status") == string(corev1.ConditionFalse) {
 			continue
+		}
+		if _, seen := out[str(c, "type")]; seen {
+			continue // the first of a type, as TiDB Operator reads it
 		}
 		out[str(c, "type")] = condition{Reason: str(c, "reason"), Message: str(c, "message"), Time: parseTime(str(c, "lastTransitionTime"))}
 	}
