@@ -6,6 +6,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
 var backupPolicyPath = field.NewPath("spec", "backoffRetryPolicy")
@@ -14,40 +15,40 @@ const backupPolicyPointer = "/spec/backoffRetryPolicy"
 
 // mutateBackup fills the retry policy of log Backups on CREATE. Snapshot and
 // volume-snapshot Backups, and every other operation, pass unchanged.
-func (s *Webhooks) mutateBackup(_ context.Context, req *request[backupView]) (*admissionv1.AdmissionResponse, error) {
+func (s *Webhooks) mutateBackup(_ context.Context, req *request[backupView]) (admission.Response, error) {
 	if req.Operation != admissionv1.Create {
 		return allowed(nil), nil
 	}
 	if err := expectKind(req.Kind, kindBackup); err != nil {
-		return nil, err
+		return admission.Response{}, err
 	}
 	if req.Object == nil {
-		return nil, errNoObject
+		return admission.Response{}, errNoObject
 	}
 	obj := req.Object
 	if obj.Spec.BackupMode != backupModeLog {
 		return allowed(nil), nil
 	}
-	return patched(fillPolicy(s.Config, obj.Spec.BackoffRetryPolicy, backupPolicyPointer, backupPolicyPath, obj.Metadata.keepSchemaDefaults()))
+	return patched(fillPolicy(s.Config, obj.Spec.BackoffRetryPolicy, backupPolicyPointer, backupPolicyPath, obj.Metadata.keepSchemaDefaults())), nil
 }
 
 // validateBackup checks the retry policy of every Backup, whatever its mode: TiDB
 // Operator's snapshot retries read the same fields and fail the same way on a typo.
-func (s *Webhooks) validateBackup(_ context.Context, req *request[backupView]) (*admissionv1.AdmissionResponse, error) {
+func (s *Webhooks) validateBackup(_ context.Context, req *request[backupView]) (admission.Response, error) {
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
 		return allowed(nil), nil
 	}
 	if err := expectKind(req.Kind, kindBackup); err != nil {
-		return nil, err
+		return admission.Response{}, err
 	}
 	if req.Object == nil {
-		return nil, errNoObject
+		return admission.Response{}, errNoObject
 	}
 	obj := req.Object
 	var old *any
 	if req.Operation == admissionv1.Update {
 		if req.OldObject == nil {
-			return nil, errNoOldObject
+			return admission.Response{}, errNoOldObject
 		}
 		old = &req.OldObject.Spec.BackoffRetryPolicy
 	}

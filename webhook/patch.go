@@ -1,29 +1,23 @@
 package webhook
 
 import (
-	"encoding/json"
 	"fmt"
 	"reflect"
 
+	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
 )
 
-// patchOp is one RFC 6902 operation.
-type patchOp struct {
-	Op    string `json:"op"`
-	Path  string `json:"path"`
-	Value any    `json:"value"`
-}
-
 // fillPolicy returns the patch that gives the log-backup policy found at ptr (a JSON
 // pointer; fldPath is the same place as a field path) its defaults, and the warnings to
 // return. A malformed policy gets no patch: the validating webhook reports it.
-func fillPolicy(cfg defaults.Config, policy any, ptr string, fldPath *field.Path, keep bool) ([]patchOp, []string) {
+func fillPolicy(cfg defaults.Config, policy any, ptr string, fldPath *field.Path, keep bool) ([]jsonpatch.Operation, []string) {
 	cur, errs := defaults.ReadFields(policy, fldPath)
 	if len(errs) > 0 {
 		return nil, nil
@@ -34,31 +28,22 @@ func fillPolicy(cfg defaults.Config, policy any, ptr string, fldPath *field.Path
 	}
 	if _, isObject := policy.(map[string]any); !isObject {
 		// Absent or null: add the whole policy object.
-		return []patchOp{{Op: "add", Path: ptr, Value: d.Result.Map()}}, d.Warnings
+		return []jsonpatch.Operation{{Operation: "add", Path: ptr, Value: d.Result.Map()}}, d.Warnings
 	}
-	ops := make([]patchOp, 0, len(d.Set)+len(d.Replaced))
+	ops := make([]jsonpatch.Operation, 0, len(d.Set)+len(d.Replaced))
 	for _, f := range d.Set {
-		ops = append(ops, patchOp{Op: "add", Path: ptr + "/" + f, Value: d.Result.Value(f)})
+		ops = append(ops, jsonpatch.Operation{Operation: "add", Path: ptr + "/" + f, Value: d.Result.Value(f)})
 	}
 	for _, f := range d.Replaced {
-		ops = append(ops, patchOp{Op: "replace", Path: ptr + "/" + f, Value: d.Result.Value(f)})
+		ops = append(ops, jsonpatch.Operation{Operation: "replace", Path: ptr + "/" + f, Value: d.Result.Value(f)})
 	}
 	return ops, d.Warnings
 }
 
-// patched allows the request with the given operations (none: no patch at all).
-func patched(ops []patchOp, warnings []string) (*admissionv1.AdmissionResponse, error) {
-	resp := allowed(warnings)
-	if len(ops) == 0 {
-		return resp, nil
-	}
-	body, err := json.Marshal(ops)
-	if err != nil {
-		return nil, fmt.Errorf("encode patch: %w", err)
-	}
-	pt := admissionv1.PatchTypeJSONPatch
-	resp.Patch, resp.PatchType = body, &pt
-	return resp, nil
+// patched allows the request with the given operations (none: no patch at all);
+// controller-runtime encodes them.
+func patched(ops []jsonpatch.Operation, warnings []string) admission.Response {
+	return admission.Patched("", ops...).WithWarnings(warnings...)
 }
 
 // checkPolicy validates one policy. On UPDATE (old != nil) a policy that the update does
@@ -86,9 +71,9 @@ func checkPolicy(cfg defaults.Config, policy any, old *any, fldPath *field.Path)
 }
 
 // deny rejects a request with Kubernetes' usual "is invalid" status, field causes included.
-func deny(kind, name string, errs field.ErrorList, warnings []string) *admissionv1.AdmissionResponse {
+func deny(kind, name string, errs field.ErrorList, warnings []string) admission.Response {
 	status := apierrors.NewInvalid(schema.GroupKind{Group: group, Kind: kind}, name, errs).ErrStatus
-	return &admissionv1.AdmissionResponse{Allowed: false, Result: &status, Warnings: warnings}
+	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &status, Warnings: warnings}}
 }
 
 func shorten(s string, n int) string {

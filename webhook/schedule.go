@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"slices"
 
+	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
 )
@@ -28,15 +30,15 @@ const (
 // Backup it creates, so defaulting the template is what makes scheduled log backups log
 // backups (defaults.FillLogTemplateMode) with the log policy. The snapshot backupTemplate
 // is never changed.
-func (s *Webhooks) mutateSchedule(_ context.Context, req *request[scheduleView]) (*admissionv1.AdmissionResponse, error) {
+func (s *Webhooks) mutateSchedule(_ context.Context, req *request[scheduleView]) (admission.Response, error) {
 	if req.Operation != admissionv1.Create {
 		return allowed(nil), nil
 	}
 	if err := expectKind(req.Kind, kindBackupSchedule); err != nil {
-		return nil, err
+		return admission.Response{}, err
 	}
 	if req.Object == nil {
-		return nil, errNoObject
+		return admission.Response{}, errNoObject
 	}
 	obj := req.Object
 	tmpl := obj.Spec.LogBackupTemplate
@@ -44,32 +46,32 @@ func (s *Webhooks) mutateSchedule(_ context.Context, req *request[scheduleView])
 		return allowed(nil), nil
 	}
 	keep := obj.Metadata.keepSchemaDefaults()
-	var ops []patchOp
+	var ops []jsonpatch.Operation
 	var warnings []string
 	if mode, warning := s.Config.FillLogTemplateMode(tmpl.BackupMode, keep, logBackupTemplateModePath); mode != "" {
 		// "add" sets an object member whether or not it exists (RFC 6902 4.1).
-		ops, warnings = append(ops, patchOp{Op: "add", Path: logBackupTemplateModePointer, Value: mode}), append(warnings, warning)
+		ops, warnings = append(ops, jsonpatch.Operation{Operation: "add", Path: logBackupTemplateModePointer, Value: mode}), append(warnings, warning)
 	}
 	policyOps, policyWarnings := fillPolicy(s.Config, tmpl.BackoffRetryPolicy, logBackupTemplatePolicyPointer, logBackupTemplatePolicyPath, keep)
-	return patched(append(ops, policyOps...), append(warnings, policyWarnings...))
+	return patched(append(ops, policyOps...), append(warnings, policyWarnings...)), nil
 }
 
 // validateSchedule checks the policies of both Backup templates.
-func (s *Webhooks) validateSchedule(_ context.Context, req *request[scheduleView]) (*admissionv1.AdmissionResponse, error) {
+func (s *Webhooks) validateSchedule(_ context.Context, req *request[scheduleView]) (admission.Response, error) {
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
 		return allowed(nil), nil
 	}
 	if err := expectKind(req.Kind, kindBackupSchedule); err != nil {
-		return nil, err
+		return admission.Response{}, err
 	}
 	if req.Object == nil {
-		return nil, errNoObject
+		return admission.Response{}, errNoObject
 	}
 	obj, oldObj := req.Object, &scheduleView{}
 	isUpdate := req.Operation == admissionv1.Update
 	if isUpdate {
 		if req.OldObject == nil {
-			return nil, errNoOldObject
+			return admission.Response{}, errNoOldObject
 		}
 		oldObj = req.OldObject
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	gomodulesjsonpatch "gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
@@ -162,7 +163,7 @@ func TestMutateLogBackupKeepsEveryOtherField(t *testing.T) {
 	assert.Equal(t, []string{"spec.backoffRetryPolicy: defaulted all fields from the log-backup policy 30s / 5 / 30m"}, resp.Warnings)
 
 	// Every operation touches only the policy.
-	var ops []patchOp
+	var ops []gomodulesjsonpatch.Operation
 	require.NoError(t, json.Unmarshal(resp.Patch, &ops))
 	for _, op := range ops {
 		assert.True(t, strings.HasPrefix(op.Path, "/spec/backoffRetryPolicy"), op.Path)
