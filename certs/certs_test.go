@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/x509"
@@ -58,6 +59,11 @@ func TestGeneration(t *testing.T) {
 	assert.True(t, RenewalTime(short.Cert).After(t0))
 }
 
+// heldSource serves whatever its holder holds.
+type heldSource struct{ holder }
+
+func (*heldSource) Start(context.Context) error { return nil }
+
 func TestCheck(t *testing.T) {
 	ca, err := NewCA("ca", time.Hour, t0)
 	require.NoError(t, err)
@@ -65,7 +71,7 @@ func TestCheck(t *testing.T) {
 	require.NoError(t, err)
 	c, err := kp.TLS()
 	require.NoError(t, err)
-	src := &FileSource{}
+	src := &heldSource{}
 	assert.ErrorContains(t, Check(src, t0), "no serving certificate")
 	src.set(c)
 	assert.NoError(t, Check(src, t0))

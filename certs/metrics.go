@@ -5,13 +5,17 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	certwatchermetrics "sigs.k8s.io/controller-runtime/pkg/certwatcher/metrics"
 )
 
 // Metrics describe the serving certificate.
 type Metrics struct {
-	expiry  prometheus.Gauge
-	reloads prometheus.Counter
-	errors  prometheus.Counter
+	expiry    prometheus.Gauge
+	reloads   prometheus.Counter
+	errors    prometheus.CounterFunc
+	ownErrors atomic.Uint64 // renewals that failed (self-signed mode)
+	baseline  float64       // certwatcher's count when these metrics were made
 }
 
 // NewMetrics creates the certificate metrics and registers them with reg.
@@ -25,18 +29,39 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "tidb_backup_guard_certificate_reloads_total",
 			Help: "Serving certificates loaded (the first one included).",
 		}),
-		errors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tidb_backup_guard_certificate_reload_errors_total",
-			Help: "Failed attempts to load or renew the serving certificate.",
-		}),
 	}
+	// Files are read by controller-runtime's certwatcher, which counts its failed reads
+	// in a counter of its own; this one adds them to ours, so the metric means the same
+	// in every mode.
+	m.errors = prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "tidb_backup_guard_certificate_reload_errors_total",
+		Help: "Failed attempts to load or renew the serving certificate.",
+	}, func() float64 {
+		return float64(m.ownErrors.Load()) + certwatcherErrors() - m.baseline
+	})
+	m.baseline = certwatcherErrors()
 	reg.MustRegister(m.expiry, m.reloads, m.errors)
 	return m
 }
 
+// certwatcherErrors is certwatcher's count of failed reads in this process.
+func certwatcherErrors() float64 {
+	var read dto.Metric
+	_ = certwatchermetrics.ReadCertificateErrors.Write(&read)
+	return read.GetCounter().GetValue()
+}
+
 func (m *Metrics) failed() {
 	if m != nil {
-		m.errors.Inc()
+		m.ownErrors.Add(1)
+	}
+}
+
+// loaded records that c is now served.
+func (m *Metrics) loaded(c *tls.Certificate) {
+	if m != nil && c != nil && c.Leaf != nil {
+		m.expiry.Set(float64(c.Leaf.NotAfter.Unix()))
+		m.reloads.Inc()
 	}
 }
 
@@ -54,10 +79,7 @@ func (h *holder) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) 
 // set starts serving c.
 func (h *holder) set(c *tls.Certificate) {
 	h.cert.Store(c)
-	if h.metrics != nil && c.Leaf != nil {
-		h.metrics.expiry.Set(float64(c.Leaf.NotAfter.Unix()))
-		h.metrics.reloads.Inc()
-	}
+	h.metrics.loaded(c)
 }
 
 // current returns the certificate in use, or nil.

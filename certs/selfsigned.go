@@ -1,9 +1,7 @@
 package certs
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -11,22 +9,11 @@ import (
 	"github.com/go-logr/logr"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
-)
-
-// Keys of the self-signed Secret. tls.crt and tls.key make it a kubernetes.io/tls Secret.
-const (
-	SecretCACert        = "ca.crt"
-	SecretCAKey         = "ca.key"
-	SecretBundle        = "ca-bundle.crt"
-	RotatedAtAnnotation = "tidb-backup-guard.io/ca-rotated-at"
 )
 
 // SelfSignedOptions configure a SelfSignedSource.
@@ -60,7 +47,9 @@ type SelfSignedOptions struct {
 // bundle, then switches; the old CA leaves the bundle after Config.Overlap.
 type SelfSignedSource struct {
 	holder
-	opts SelfSignedOptions
+	opts     SelfSignedOptions
+	store    *secretStore
+	injector *caInjector
 	// trustedSince is when this replica first saw each CA trusted by both configurations.
 	trustedSince map[string]time.Time
 }
@@ -87,7 +76,13 @@ func NewSelfSignedSource(opts SelfSignedOptions) (*SelfSignedSource, error) {
 	if opts.Config.Overlap <= opts.Settle {
 		return nil, fmt.Errorf("the CA overlap (%s) must be longer than the settle time (%s)", opts.Config.Overlap, opts.Settle)
 	}
-	return &SelfSignedSource{holder: holder{metrics: opts.Metrics}, opts: opts, trustedSince: map[string]time.Time{}}, nil
+	return &SelfSignedSource{
+		holder:       holder{metrics: opts.Metrics},
+		opts:         opts,
+		store:        &secretStore{client: opts.Client, namespace: opts.Namespace, name: opts.SecretName},
+		injector:     &caInjector{client: opts.Client, mutating: opts.MutatingConfig, validating: opts.ValidatingConfig, log: opts.Log},
+		trustedSince: map[string]time.Time{},
+	}, nil
 }
 
 // Start keeps the certificate current until ctx is done.
@@ -145,18 +140,14 @@ var errRetry = errors.New("another writer was first")
 // returns when to look again.
 func (s *SelfSignedSource) sync(ctx context.Context) (time.Duration, error) {
 	now := s.opts.Clock.Now()
-	trusted, hooks, err := s.trusted(ctx)
+	trusted, hooks, err := s.injector.trusted(ctx)
 	if err != nil {
 		return 0, err
 	}
-	secret, err := s.opts.Client.CoreV1().Secrets(s.opts.Namespace).Get(ctx, s.opts.SecretName, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		secret, err = nil, nil
+	secret, cur, err := s.store.get(ctx)
+	if err != nil && secret == nil {
+		return 0, err
 	}
-	if err != nil {
-		return 0, fmt.Errorf("get secret: %w", err)
-	}
-	cur, err := decodeState(secret)
 	if err != nil {
 		s.opts.Log.Info("The certificate Secret cannot be read; replacing it", "secret", s.opts.SecretName, "error", err.Error())
 	}
@@ -165,7 +156,7 @@ func (s *SelfSignedSource) sync(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	if reason != "" {
-		if err := s.write(ctx, secret, state); err != nil {
+		if err := s.store.write(ctx, secret, state); err != nil {
 			if errors.Is(err, errRetry) {
 				return 0, nil
 			}
@@ -175,12 +166,10 @@ func (s *SelfSignedSource) sync(ctx context.Context) (time.Duration, error) {
 			"caNotAfter", state.CA.Cert.NotAfter, "servingNotAfter", state.Serving.Cert.NotAfter, "bundle", len(state.Bundle))
 	}
 	injected := true
-	for _, kind := range []string{"mutatingwebhookconfigurations", "validatingwebhookconfigurations"} {
-		if err := s.inject(ctx, kind, state.Bundle); err != nil {
-			injected = false
-			if !errors.Is(err, errRetry) {
-				s.opts.Log.Info("Injecting the CA bundle failed", "configuration", kind, "error", err.Error())
-			}
+	if err := s.injector.inject(ctx, state.Bundle); err != nil {
+		injected = false
+		if !errors.Is(err, errRetry) {
+			s.opts.Log.Info("Injecting the CA bundle failed", "error", err.Error())
 		}
 	}
 	if injected {
@@ -264,183 +253,4 @@ func nextCheck(st *State, cfg SelfSignedConfig, now time.Time) time.Duration {
 		d = 100 * time.Millisecond
 	}
 	return d
-}
-
-// trusted returns the CAs every webhook of both configurations trusts, and how many
-// webhooks there are. Missing configurations count as none.
-func (s *SelfSignedSource) trusted(ctx context.Context) (Bundle, int, error) {
-	var bundles [][]byte
-	ar := s.opts.Client.AdmissionregistrationV1()
-	m, err := ar.MutatingWebhookConfigurations().Get(ctx, s.opts.MutatingConfig, metav1.GetOptions{})
-	switch {
-	case err == nil:
-		for _, w := range m.Webhooks {
-			bundles = append(bundles, w.ClientConfig.CABundle)
-		}
-	case !apierrors.IsNotFound(err):
-		return nil, 0, fmt.Errorf("get %s: %w", s.opts.MutatingConfig, err)
-	}
-	v, err := ar.ValidatingWebhookConfigurations().Get(ctx, s.opts.ValidatingConfig, metav1.GetOptions{})
-	switch {
-	case err == nil:
-		for _, w := range v.Webhooks {
-			bundles = append(bundles, w.ClientConfig.CABundle)
-		}
-	case !apierrors.IsNotFound(err):
-		return nil, 0, fmt.Errorf("get %s: %w", s.opts.ValidatingConfig, err)
-	}
-	var common Bundle
-	for i, raw := range bundles {
-		b, err := ParseBundle(raw)
-		if err != nil {
-			b = nil // an unreadable bundle trusts nothing
-		}
-		if i == 0 {
-			common = b
-			continue
-		}
-		var both Bundle
-		for _, c := range common {
-			if b.Contains(c) {
-				both = append(both, c)
-			}
-		}
-		common = both
-	}
-	return common, len(bundles), nil
-}
-
-// inject writes bundle into every webhook of one configuration, with a JSON patch that
-// tests the resourceVersion and each webhook's name and changes only caBundle: the
-// configuration belongs to the chart, and nothing else of it may change.
-func (s *SelfSignedSource) inject(ctx context.Context, kind string, bundle Bundle) error {
-	ar := s.opts.Client.AdmissionregistrationV1()
-	var (
-		name, rv string
-		names    []string
-		current  [][]byte
-	)
-	switch kind {
-	case "mutatingwebhookconfigurations":
-		name = s.opts.MutatingConfig
-		c, err := ar.MutatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return client404(err)
-		}
-		rv = c.ResourceVersion
-		for _, w := range c.Webhooks {
-			names, current = append(names, w.Name), append(current, w.ClientConfig.CABundle)
-		}
-	default:
-		name = s.opts.ValidatingConfig
-		c, err := ar.ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return client404(err)
-		}
-		rv = c.ResourceVersion
-		for _, w := range c.Webhooks {
-			names, current = append(names, w.Name), append(current, w.ClientConfig.CABundle)
-		}
-	}
-	want := bundle.PEM()
-	ops := []map[string]any{{"op": "test", "path": "/metadata/resourceVersion", "value": rv}}
-	for i := range names {
-		if bytes.Equal(current[i], want) {
-			continue
-		}
-		ops = append(ops,
-			map[string]any{"op": "test", "path": fmt.Sprintf("/webhooks/%d/name", i), "value": names[i]},
-			map[string]any{"op": "add", "path": fmt.Sprintf("/webhooks/%d/clientConfig/caBundle", i), "value": want})
-	}
-	if len(ops) == 1 {
-		return nil
-	}
-	patch, err := json.Marshal(ops)
-	if err != nil {
-		return err
-	}
-	var perr error
-	if kind == "mutatingwebhookconfigurations" {
-		_, perr = ar.MutatingWebhookConfigurations().Patch(ctx, name, types.JSONPatchType, patch, metav1.PatchOptions{})
-	} else {
-		_, perr = ar.ValidatingWebhookConfigurations().Patch(ctx, name, types.JSONPatchType, patch, metav1.PatchOptions{})
-	}
-	if apierrors.IsConflict(perr) || apierrors.IsInvalid(perr) || apierrors.IsNotFound(perr) {
-		return errRetry // changed since read (a failed test op): look again
-	}
-	if perr == nil {
-		s.opts.Log.Info("Injected the CA bundle", "configuration", name, "certificates", len(bundle))
-	}
-	return perr
-}
-
-// client404 turns a missing configuration into "nothing to inject".
-func client404(err error) error {
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
-}
-
-// write creates or updates the Secret with state, guarded by its resourceVersion.
-func (s *SelfSignedSource) write(ctx context.Context, secret *corev1.Secret, st *State) error {
-	secrets := s.opts.Client.CoreV1().Secrets(s.opts.Namespace)
-	if secret == nil {
-		secret = &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: s.opts.SecretName, Namespace: s.opts.Namespace,
-				Labels: map[string]string{"app.kubernetes.io/managed-by": "tidb-backup-guard"}},
-			Type: corev1.SecretTypeTLS,
-		}
-		encodeState(secret, st)
-		_, err := secrets.Create(ctx, secret, metav1.CreateOptions{})
-		if apierrors.IsAlreadyExists(err) {
-			return errRetry
-		}
-		return err
-	}
-	secret = secret.DeepCopy()
-	encodeState(secret, st)
-	_, err := secrets.Update(ctx, secret, metav1.UpdateOptions{})
-	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-		return errRetry
-	}
-	return err
-}
-
-func encodeState(secret *corev1.Secret, st *State) {
-	if secret.Data == nil {
-		secret.Data = map[string][]byte{}
-	}
-	secret.Data[SecretCACert] = st.CA.CertPEM
-	secret.Data[SecretCAKey] = st.CA.KeyPEM
-	secret.Data[CertFile] = st.Serving.CertPEM
-	secret.Data[KeyFile] = st.Serving.KeyPEM
-	secret.Data[SecretBundle] = st.Bundle.PEM()
-	if secret.Annotations == nil {
-		secret.Annotations = map[string]string{}
-	}
-	secret.Annotations[RotatedAtAnnotation] = st.RotatedAt.UTC().Format(time.RFC3339Nano)
-}
-
-// decodeState reads the Secret; nil for no Secret. A Secret that cannot be read is an
-// error, and the caller replaces it.
-func decodeState(secret *corev1.Secret) (*State, error) {
-	if secret == nil {
-		return nil, nil
-	}
-	ca, err := ParseKeyPair(secret.Data[SecretCACert], secret.Data[SecretCAKey])
-	if err != nil {
-		return nil, fmt.Errorf("CA: %w", err)
-	}
-	st := &State{CA: ca}
-	if serving, err := ParseKeyPair(secret.Data[CertFile], secret.Data[KeyFile]); err == nil {
-		st.Serving = serving // a bad serving pair is simply issued again
-	}
-	if st.Bundle, err = ParseBundle(secret.Data[SecretBundle]); err != nil {
-		st.Bundle = nil
-	}
-	if st.RotatedAt, err = time.Parse(time.RFC3339Nano, secret.Annotations[RotatedAtAnnotation]); err != nil {
-		st.RotatedAt = ca.Cert.NotAfter // unknown: no overlap beyond the CA's own life
-	}
-	return st, nil
 }

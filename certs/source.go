@@ -1,18 +1,16 @@
 package certs
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 )
 
 // Source provides the serving certificate.
@@ -58,14 +56,11 @@ const (
 const DefaultPollInterval = 10 * time.Second
 
 // FileSource serves tls.crt and tls.key from a directory and reloads them when they
-// change: on file events in the directory, and on a periodic re-read as a fallback. A
-// pair that fails to load is counted and logged, and the previous one stays in use.
+// change. It is controller-runtime's certwatcher (file events, and a periodic re-read as
+// a fallback; a pair that fails to load is counted and the previous one stays in use),
+// with our metrics fed from its callback.
 type FileSource struct {
-	holder
-	dir      string
-	interval time.Duration
-	log      logr.Logger
-	loaded   []byte // the cert and key bytes in use, to skip reloading the same pair
+	*certwatcher.CertWatcher
 }
 
 var _ Source = (*FileSource)(nil)
@@ -76,67 +71,16 @@ func NewFileSource(dir string, pollInterval time.Duration, metrics *Metrics, log
 	if pollInterval <= 0 {
 		pollInterval = DefaultPollInterval
 	}
-	s := &FileSource{holder: holder{metrics: metrics}, dir: dir, interval: pollInterval, log: log}
-	if err := s.reload(); err != nil {
+	cw, err := certwatcher.New(filepath.Join(dir, CertFile), filepath.Join(dir, KeyFile))
+	if err != nil {
 		return nil, fmt.Errorf("load serving certificate from %s: %w", dir, err)
 	}
-	return s, nil
-}
-
-// reload reads the pair and serves it if it changed.
-func (s *FileSource) reload() error {
-	certPEM, err := os.ReadFile(filepath.Join(s.dir, CertFile))
-	if err != nil {
-		return err
-	}
-	keyPEM, err := os.ReadFile(filepath.Join(s.dir, KeyFile))
-	if err != nil {
-		return err
-	}
-	both := append(append([]byte{}, certPEM...), keyPEM...)
-	if bytes.Equal(both, s.loaded) {
-		return nil
-	}
-	kp, err := ParseKeyPair(certPEM, keyPEM)
-	if err != nil {
-		return err
-	}
-	c, err := kp.TLS()
-	if err != nil {
-		return err
-	}
-	s.set(c)
-	s.loaded = both
-	s.log.Info("Loaded serving certificate", "dir", s.dir, "notAfter", kp.Cert.NotAfter, "dnsNames", kp.Cert.DNSNames)
-	return nil
-}
-
-// Start watches the directory until ctx is done.
-func (s *FileSource) Start(ctx context.Context) error {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("watch %s: %w", s.dir, err)
-	}
-	defer w.Close()
-	// The directory, not the files: a Secret volume swaps a symlink, and an editor or
-	// cert-manager's csi driver may replace the files.
-	if err := w.Add(s.dir); err != nil {
-		s.log.Info("Watching the certificate directory failed; polling only", "dir", s.dir, "error", err.Error())
-	}
-	tick := time.NewTicker(s.interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		case <-w.Events:
-		case err := <-w.Errors:
-			s.log.Info("Certificate watch error", "error", fmt.Sprint(err))
+	// Called at once with the pair just read, then with each new one.
+	cw.RegisterCallback(func(c tls.Certificate) {
+		metrics.loaded(&c)
+		if c.Leaf != nil {
+			log.Info("Loaded serving certificate", "dir", dir, "notAfter", c.Leaf.NotAfter, "dnsNames", c.Leaf.DNSNames)
 		}
-		if err := s.reload(); err != nil {
-			s.metrics.failed()
-			s.log.Info("Reloading the serving certificate failed; keeping the one in use", "dir", s.dir, "error", err.Error())
-		}
-	}
+	})
+	return &FileSource{cw.WithWatchInterval(pollInterval)}, nil
 }

@@ -7,6 +7,8 @@
 // only the retry policy, so every field this project does not own reaches the API server
 // exactly as the client sent it. It needs no Kubernetes client.
 //
-// The package has three parts: review.go (the HTTP envelope: limits, decoding, replies),
-// backup.go and schedule.go (the admission decisions), and server.go (the TLS server).
+// The package has three parts: review.go (the HTTP envelope: limits, one decode of the
+// review with JSON v2 straight into the views, replies as controller-runtime's
+// admission.Response), backup.go and schedule.go (the admission decisions), and server.go
+// (the TLS server).
 package webhook

@@ -115,6 +115,31 @@ func TestSelfSignedThroughTheAPIServer(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, certs.SignedBy(leaf, ca.Cert))
 	assert.Equal(t, "127.0.0.1", leaf.IPAddresses[0].String())
+
+	// The injector owns caBundle and nothing else of the configurations (server-side
+	// apply), and the rest of them is as registered.
+	want, _ := testenv.WebhookConfigs("", nil)
+	m := &admissionregistrationv1.MutatingWebhookConfiguration{}
+	require.NoError(t, env.Client.Get(t.Context(), client.ObjectKey{Name: testenv.MutatingConfigName}, m))
+	var owned []string
+	for _, mf := range m.ManagedFields {
+		if mf.Manager == certs.InjectorFieldManager {
+			owned = append(owned, string(mf.FieldsV1.Raw))
+		}
+	}
+	require.Len(t, owned, 1)
+	for _, w := range want.Webhooks {
+		assert.Contains(t, owned[0], `"k:{\"name\":\"`+w.Name+`\"}":{".":{},"f:clientConfig":{"f:caBundle":{}},"f:name":{}}`)
+	}
+	for i := range m.Webhooks {
+		got := m.Webhooks[i].DeepCopy()
+		got.ClientConfig.CABundle, got.ClientConfig.URL = nil, nil
+		exp := want.Webhooks[i].DeepCopy()
+		exp.ClientConfig.URL = nil
+		assert.Equal(t, exp.Name, got.Name)
+		assert.Equal(t, exp.Rules, got.Rules)
+		assert.Equal(t, exp.MatchConditions, got.MatchConditions)
+	}
 }
 
 // Rotation under load: CA and serving certificates with lifetimes of seconds rotate
