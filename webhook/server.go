@@ -47,6 +47,16 @@ const (
 )
 
 // Server is the webhook HTTPS server.
+//
+// Why not controller-runtime's webhook.Server (v0.25): its TLS options would serve here
+// (TLSOpts for GetCertificate, the minimum version and NextProtos), but its http.Server
+// is fixed in pkg/internal/httpserver: a 32 s read-header timeout and no read or write
+// timeout at all, so a client that trickles a body holds a connection and a goroutine as
+// long as it likes (TestServerDropsSlowHeaders needs 200 ms to be a test; the 30 s read
+// and write bounds below match the API server's own webhook timeout). It also turns
+// port 0 into 9443 and does not report the address it listens on, which the tests, the
+// benchmarks and readiness (Listening) rely on. What is left here is an http.Server with
+// those settings and a graceful shutdown.
 type Server struct {
 	opts      ServerOptions
 	server    *http.Server
