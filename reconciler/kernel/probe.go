@@ -19,10 +19,13 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	utilcache "k8s.io/apimachinery/pkg/util/cache"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 )
 
 // Defaults of Config.
@@ -80,8 +83,8 @@ type Config struct {
 	// Notify is called, from the probe's goroutine, for each Backup waiting on a result
 	// that just arrived: the reconciler enqueues it.
 	Notify func(types.NamespacedName)
-	// Clock dates results; nil: the real clock.
-	Clock clock.PassiveClock
+	// Clock dates and expires results; nil: the real clock.
+	Clock clock.Clock
 	Log   logr.Logger
 	// Observe, if set, is told each probe's outcome (for metrics).
 	Observe func(Result)
@@ -117,28 +120,29 @@ func ValidateTemplates(endpoint, tlsSecret string) error {
 }
 
 // Prober reads tasks from PD's etcd. Lookup never blocks: it answers from the cache or
-// starts a probe in the background and notifies the Backup when the result is in.
+// starts a probe in the background and notifies the Backup when the result is in. It is
+// a manager.Runnable: it runs until the manager stops, then ends its probes and closes
+// its clients.
 type Prober struct {
 	cfg    Config
-	ctx    context.Context
+	ctx    context.Context // probes run under it; cancelled by Close
 	cancel context.CancelFunc
 
-	mu       sync.Mutex
-	results  map[string]Result                            // by endpoint and task
-	inflight map[string][]types.NamespacedName            // probes running, with the Backups waiting
-	clients  map[string]*pooledClient                     // by endpoint and TLS Secret
-	users    map[string]map[types.NamespacedName]struct{} // the Backups using each client key
-	wg       sync.WaitGroup
+	results *utilcache.Expiring // Result by endpoint, task and attempt
+	flight  singleflight.Group  // the probes running, by the same key
+	pool    *clientPool
+
+	mu     sync.Mutex // orders Close against starting a probe
+	closed bool
+	wg     sync.WaitGroup
 }
 
-type pooledClient struct {
-	cli *clientv3.Client
-	// tlsSum identifies the TLS material the client was made with: a rotated Secret
-	// gets a new client.
-	tlsSum [sha256.Size]byte
-}
+var (
+	_ manager.Runnable               = (*Prober)(nil)
+	_ manager.LeaderElectionRunnable = (*Prober)(nil)
+)
 
-// New returns a Prober; Close releases its clients.
+// New returns a Prober; Start (or Close) ends it.
 func New(cfg Config) (*Prober, error) {
 	if cfg.EndpointTemplate == "" {
 		cfg.EndpointTemplate = DefaultEndpointTemplate
@@ -160,9 +164,19 @@ func New(cfg Config) (*Prober, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Prober{cfg: cfg, ctx: ctx, cancel: cancel,
-		results: map[string]Result{}, inflight: map[string][]types.NamespacedName{}, clients: map[string]*pooledClient{},
-		users: map[string]map[types.NamespacedName]struct{}{}}, nil
+		results: utilcache.NewExpiringWithClock(cfg.Clock), pool: newClientPool()}, nil
 }
+
+// Start waits for ctx to end, then closes the prober.
+func (p *Prober) Start(ctx context.Context) error {
+	<-ctx.Done()
+	p.Close()
+	return nil
+}
+
+// NeedLeaderElection is false: the probe does nothing until the reconciler (which does
+// need the lease) asks, and must be up when it does.
+func (p *Prober) NeedLeaderElection() bool { return false }
 
 // Timeout is the longest a probe takes.
 func (p *Prober) Timeout() time.Duration { return p.cfg.Timeout }
@@ -188,64 +202,34 @@ func (p *Prober) clientKey(t Target) string {
 	return p.Endpoint(t) + "\x00" + t.Namespace + "/" + p.secretName(t)
 }
 
-// use counts a Backup among the users of a client key, so the client outlives none of
-// them. Callers hold p.mu.
-func (p *Prober) use(key string, backup types.NamespacedName) {
-	if p.users[key] == nil {
-		p.users[key] = map[types.NamespacedName]struct{}{}
-	}
-	p.users[key][backup] = struct{}{}
-}
-
 // Lookup returns a result for the target's task and attempt younger than the cache TTL,
 // or false after making sure a probe is running; t.Backup is notified when it completes.
 func (p *Prober) Lookup(t Target) (Result, bool) {
 	key := resultKey(p.Endpoint(t), t)
-	now := p.cfg.Clock.Now()
+	p.pool.use(p.clientKey(t), t.Backup)
+	if r, ok := p.results.Get(key); ok {
+		return r.(Result), true
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.use(p.clientKey(t), t.Backup)
-	for k, r := range p.results { // a handful of entries: those probed in the last TTL
-		if now.Sub(r.At) >= p.cfg.CacheTTL {
-			delete(p.results, k)
-		}
+	if p.closed {
+		return Result{Err: errors.New("the kernel probe is shut down"), At: p.cfg.Clock.Now()}, true
 	}
-	if r, ok := p.results[key]; ok {
-		return r, true
-	}
-	if waiting, running := p.inflight[key]; running {
-		p.inflight[key] = appendOnce(waiting, t.Backup)
-		return Result{}, false
-	}
-	if p.ctx.Err() != nil {
-		return Result{Err: errors.New("the kernel probe is shut down"), At: now}, true
-	}
-	p.inflight[key] = []types.NamespacedName{t.Backup}
+	// One probe per key however many Backups ask while it runs; each is notified.
+	done := p.flight.DoChan(key, func() (any, error) {
+		r := p.Probe(p.ctx, t)
+		p.results.Set(key, r, p.cfg.CacheTTL)
+		return r, nil
+	})
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		r := p.Probe(p.ctx, t)
-		p.mu.Lock()
-		p.results[key] = r
-		waiting := p.inflight[key]
-		delete(p.inflight, key)
-		p.mu.Unlock()
+		<-done
 		if p.cfg.Notify != nil {
-			for _, b := range waiting {
-				p.cfg.Notify(b)
-			}
+			p.cfg.Notify(t.Backup)
 		}
 	}()
 	return Result{}, false
-}
-
-func appendOnce(list []types.NamespacedName, n types.NamespacedName) []types.NamespacedName {
-	for _, m := range list {
-		if m == n {
-			return list
-		}
-	}
-	return append(list, n)
 }
 
 // Probe reads the target's task now, within the configured timeout.
@@ -377,29 +361,19 @@ func (p *Prober) client(ctx context.Context, t Target, endpoint string) (*client
 			return nil, err
 		}
 	}
-	key := p.clientKey(t)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.use(key, t.Backup)
-	if pc, ok := p.clients[key]; ok {
-		if pc.tlsSum == sum {
-			return pc.cli, nil
+	return p.pool.get(p.clientKey(t), t.Backup, sum, func() (*clientv3.Client, error) {
+		cli, err := clientv3.New(clientv3.Config{
+			Endpoints:   []string{endpoint},
+			DialTimeout: p.cfg.Timeout,
+			TLS:         tlsConfig,
+			// PD logs what matters; the client's own zap logging would bypass ours.
+			Logger: zap.NewNop(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("etcd client for %s: %w", endpoint, err)
 		}
-		_ = pc.cli.Close() // the Secret changed: its old material may no longer be trusted
-		delete(p.clients, key)
-	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   []string{endpoint},
-		DialTimeout: p.cfg.Timeout,
-		TLS:         tlsConfig,
-		// PD logs what matters; the client's own zap logging would bypass ours.
-		Logger: zap.NewNop(),
+		return cli, nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("etcd client for %s: %w", endpoint, err)
-	}
-	p.clients[key] = &pooledClient{cli: cli, tlsSum: sum}
-	return cli, nil
 }
 
 // loadTLS reads the client TLS Secret: ca.crt (else the system roots) and the tls.crt /
@@ -436,44 +410,19 @@ func (p *Prober) loadTLS(ctx context.Context, namespace, name string) (*tls.Conf
 
 // Release drops a Backup from the clients it used and closes those nobody uses any
 // more. The reconciler calls it when the Backup is deleted.
-func (p *Prober) Release(backup types.NamespacedName) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for key, users := range p.users {
-		if _, ok := users[backup]; !ok {
-			continue
-		}
-		delete(users, backup)
-		if len(users) > 0 {
-			continue
-		}
-		delete(p.users, key)
-		if pc, ok := p.clients[key]; ok {
-			_ = pc.cli.Close()
-			delete(p.clients, key)
-		}
-	}
-}
+func (p *Prober) Release(backup types.NamespacedName) { p.pool.release(backup) }
 
 // Clients is how many clients are open (for tests and metrics).
-func (p *Prober) Clients() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.clients)
-}
+func (p *Prober) Clients() int { return p.pool.len() }
 
-// Close stops running probes and closes every client.
+// Close stops running probes, waits for them and closes every client.
 func (p *Prober) Close() {
-	// Under the lock: a Lookup either started its probe (wg.Add) before, or sees the
-	// cancelled context and starts none, so Wait never races an Add.
+	// Under the lock: a Lookup either started its probe (wg.Add) before, or sees closed
+	// and starts none, so Wait never races an Add.
 	p.mu.Lock()
+	p.closed = true
 	p.cancel()
 	p.mu.Unlock()
 	p.wg.Wait()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for key, pc := range p.clients {
-		_ = pc.cli.Close()
-		delete(p.clients, key)
-	}
+	p.pool.closeAll()
 }

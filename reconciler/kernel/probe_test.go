@@ -175,9 +175,9 @@ func TestProbeWithClientTLS(t *testing.T) {
 // clientFor is the pooled client of an endpoint and Secret.
 func (p *Prober) clientFor(t *testing.T, endpoint, secret string) any {
 	t.Helper()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	pc, ok := p.clients[endpoint+"\x00"+secret]
+	p.pool.mu.Lock()
+	defer p.pool.mu.Unlock()
+	pc, ok := p.pool.clients[endpoint+"\x00"+secret]
 	require.True(t, ok, "no client for %s with %s", endpoint, secret)
 	return pc.cli
 }
@@ -188,7 +188,7 @@ func TestLookupRunsInTheBackgroundAndCaches(t *testing.T) {
 
 	var mu sync.Mutex
 	notified := map[types.NamespacedName]int{}
-	clk := clocktesting.NewFakePassiveClock(time.Now())
+	clk := clocktesting.NewFakeClock(time.Now())
 	var probes int
 	p := newProber(t, Config{EndpointTemplate: e.Endpoint, CacheTTL: 10 * time.Second, Clock: clk,
 		Notify:  func(n types.NamespacedName) { mu.Lock(); notified[n]++; mu.Unlock() },

@@ -109,7 +109,7 @@ func init() {
 	grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, io.Discard))
 }
 
-// addKernelProbe gives the reconciler a kernel.Prober, closed when the manager stops.
+// addKernelProbe gives the reconciler a kernel.Prober, a runnable of the manager.
 func addKernelProbe(mgr manager.Manager, r *reconciler.Reconciler, o *Options, log logr.Logger) error {
 	r.KernelEvents = make(chan event.TypedGenericEvent[*unstructured.Unstructured], 1024)
 	p, err := kernel.New(kernel.Config{
@@ -127,11 +127,7 @@ func addKernelProbe(mgr manager.Manager, r *reconciler.Reconciler, o *Options, l
 		return fmt.Errorf("kernel probe: %w", err)
 	}
 	r.Kernel = p
-	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		<-ctx.Done()
-		p.Close()
-		return nil
-	}))
+	return mgr.Add(p)
 }
 
 func backupObject() client.Object {
