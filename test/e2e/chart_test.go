@@ -347,11 +347,10 @@ func runChart(t *testing.T, ns string, objs []*unstructured.Unstructured) (*app.
 
 	s, err := env.RunApp(ctx, testLog(), func(o *app.Options) {
 		*o = *opts
-		o.RestConfig, o.AllowSeveralInProcess = asSA, true
 		o.CertNamespace, o.LeaderElectionNamespace = ns, ns // from the pod's namespace in a cluster
 		o.WebhookHost, o.WebhookPort = "127.0.0.1", port
 		o.MetricsBindAddress, o.HealthProbeBindAddress = "0", "0"
-	})
+	}, app.WithRestConfig(asSA))
 	require.NoError(t, err, "the server did not become ready as %s", sa)
 	t.Cleanup(func() { assert.NoError(t, s.Stop()) })
 	return opts, asSA

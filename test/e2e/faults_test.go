@@ -30,8 +30,7 @@ func TestAPIServerOutageWhileWaiting(t *testing.T) {
 	t.Cleanup(proxy.Close)
 	s, err := env.RunApp(t.Context(), testLog(), func(o *app.Options) {
 		o.Components = []string{app.ComponentReconciler}
-		o.RestConfig = proxy.Config(env.Config)
-	})
+	}, app.WithRestConfig(proxy.Config(env.Config)))
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, s.Stop()) })
 
@@ -108,7 +107,7 @@ func TestWebhookDownRetriesWithDefaults(t *testing.T) {
 	t.Cleanup(func() { _ = testenv.UnregisterWebhooks(context.Background(), env.Client) })
 
 	s, err := env.StartReconciler(ctx, testLog(), func(o *app.Options) {
-		o.MinRetryDuration, o.MaxRetries, o.RetryTimeout = "2s", "3", "10m" // the configured defaults
+		o.MinRetryDuration, o.MaxRetries, o.RetryTimeout = "2s", 3, "10m" // the configured defaults
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, s.Stop()) })

@@ -121,14 +121,13 @@ func (e *Env) StartReconciler(ctx context.Context, log logr.Logger, edit func(*a
 }
 
 // RunApp runs an App whose options edit sets (metrics and probes off, the reconciler
-// talking to this Env) and returns once it is ready. Webhooks are not registered.
-func (e *Env) RunApp(ctx context.Context, log logr.Logger, edit func(*app.Options)) (*Server, error) {
+// talking to this Env unless a hook says otherwise) and returns once it is ready.
+// Webhooks are not registered.
+func (e *Env) RunApp(ctx context.Context, log logr.Logger, edit func(*app.Options), hooks ...app.Hook) (*Server, error) {
 	opts := app.NewOptions()
 	opts.MetricsBindAddress, opts.HealthProbeBindAddress = "0", "0"
-	opts.RestConfig = e.Config
-	opts.AllowSeveralInProcess = true
 	edit(opts)
-	a, err := app.New(opts, log)
+	a, err := app.New(opts, log, append([]app.Hook{app.WithRestConfig(e.Config), app.WithSeveralInProcess()}, hooks...)...)
 	if err != nil {
 		return nil, err
 	}

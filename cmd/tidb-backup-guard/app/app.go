@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -36,17 +37,36 @@ type App struct {
 	now      func() time.Time
 }
 
+// Hook changes how New builds an App. Tests use them; the command passes none.
+type Hook func(*hooks)
+
+type hooks struct {
+	restConfig       *rest.Config
+	severalInProcess bool
+}
+
+// WithRestConfig makes the App use c for the API server, not a kubeconfig.
+func WithRestConfig(c *rest.Config) Hook { return func(h *hooks) { h.restConfig = c } }
+
+// WithSeveralInProcess lets more than one App run in one process (controller names are
+// otherwise unique per process, for their metrics).
+func WithSeveralInProcess() Hook { return func(h *hooks) { h.severalInProcess = true } }
+
 // New validates the options and builds every selected component. Nothing listens or
 // contacts the API server until Start.
-func New(o *Options, log logr.Logger) (*App, error) {
+func New(o *Options, log logr.Logger, hs ...Hook) (*App, error) {
 	if errs := o.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("invalid options: %w", errs.ToAggregate())
+	}
+	h := &hooks{}
+	for _, hook := range hs {
+		hook(h)
 	}
 	cfg, _ := o.DefaultsConfig()
 	log = capVerbosity(log)
 	a := &App{opts: o, log: log, config: cfg, registry: prometheus.NewRegistry(), now: time.Now}
 	if o.has(ComponentWebhook) {
-		src, err := newCertSource(o, certs.NewMetrics(a.registry), log.WithName("certs"))
+		src, err := newCertSource(o, h, certs.NewMetrics(a.registry), log.WithName("certs"))
 		if err != nil {
 			return nil, err
 		}
@@ -62,7 +82,7 @@ func New(o *Options, log logr.Logger) (*App, error) {
 			minTLS = tls.VersionTLS13
 		}
 		a.webhook = webhook.NewServer(webhook.ServerOptions{
-			Addr:           o.webhookAddr(),
+			Addr:           o.addr(),
 			GetCertificate: src.GetCertificate,
 			MinTLSVersion:  minTLS,
 			EnableHTTP2:    o.EnableHTTP2,
@@ -71,7 +91,7 @@ func New(o *Options, log logr.Logger) (*App, error) {
 		})
 	}
 	if o.has(ComponentReconciler) {
-		mgr, err := newReconcilerManager(o, cfg, a.registry, log)
+		mgr, err := newReconcilerManager(o, h, cfg, a.registry, log)
 		if err != nil {
 			return nil, err
 		}
@@ -83,10 +103,10 @@ func New(o *Options, log logr.Logger) (*App, error) {
 }
 
 // newCertSource builds the certificate source --cert-mode selects.
-func newCertSource(o *Options, metrics *certs.Metrics, log logr.Logger) (certs.Source, error) {
+func newCertSource(o *Options, h *hooks, metrics *certs.Metrics, log logr.Logger) (certs.Source, error) {
 	switch o.CertMode {
 	case CertModeSelfSigned:
-		cfg, err := o.restConfig()
+		cfg, err := h.restConfigFor(o)
 		if err != nil {
 			return nil, err
 		}
@@ -97,7 +117,7 @@ func newCertSource(o *Options, metrics *certs.Metrics, log logr.Logger) (certs.S
 		return certs.NewSelfSignedSource(certs.SelfSignedOptions{
 			Client: cs, Namespace: o.CertNamespace, SecretName: o.CertSecretName,
 			MutatingConfig: o.MutatingConfigName, ValidatingConfig: o.ValidatingConfigName,
-			Config: o.selfSignedConfig(), Clock: clock.RealClock{}, Resync: o.CertResync, Settle: o.CertSettle,
+			Config: o.SelfSignedOptions.config(), Clock: clock.RealClock{}, Resync: o.CertResync, Settle: o.CertSettle,
 			Metrics: metrics, Log: log,
 		})
 	default:

@@ -63,7 +63,7 @@ func serve(args []string, stderr io.Writer) int {
 		}
 		return 2
 	}
-	opts.Complete(fs, os.Getenv)
+	opts.BindEnv(fs, os.Getenv)
 
 	log := capVerbosity(zap.New(zap.UseFlagOptions(&zapOpts)))
 	ctrl.SetLogger(log)

@@ -18,7 +18,7 @@ func parse(t *testing.T, env map[string]string, args ...string) *Options {
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	o.AddFlags(fs)
 	require.NoError(t, fs.Parse(args))
-	o.Complete(fs, func(k string) string { return env[k] })
+	o.BindEnv(fs, func(k string) string { return env[k] })
 	return o
 }
 
@@ -72,6 +72,7 @@ func TestOptionsValidate(t *testing.T) {
 		{name: "bad duration flag", args: []string{"--log-backup-min-retry-duration=30"}, want: []e{{field.ErrorTypeInvalid, "--log-backup-min-retry-duration (or LOG_BACKUP_MIN_RETRY_DURATION)"}}},
 		{name: "bad env", env: map[string]string{EnvRetryTimeout: "1d"}, want: []e{{field.ErrorTypeInvalid, "--log-backup-retry-timeout (or LOG_BACKUP_RETRY_TIMEOUT)"}}},
 		{name: "not a number", env: map[string]string{EnvMaxRetries: "five"}, want: []e{{field.ErrorTypeInvalid, "--log-backup-max-retries (or LOG_BACKUP_MAX_RETRIES)"}}},
+		{name: "a number flag takes only numbers", args: []string{"--log-backup-max-retries=5"}},
 		{name: "overflowing defaults", args: []string{"--log-backup-max-retries=100"}, want: []e{{field.ErrorTypeInvalid, "--log-backup-max-retries (or LOG_BACKUP_MAX_RETRIES)"}}},
 		{name: "unknown component", args: []string{"--components=webhook,cron"}, want: []e{{field.ErrorTypeNotSupported, "--components[1]"}}},
 		{name: "no component", args: []string{"--components="}, want: []e{{field.ErrorTypeRequired, "--components"}}},
@@ -99,4 +100,11 @@ func TestOptionsValidate(t *testing.T) {
 			assert.Equal(t, tc.want, got)
 		})
 	}
+}
+
+// A number flag is a number: a word is refused when the flags are parsed.
+func TestNumberFlagsAreTyped(t *testing.T) {
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	NewOptions().AddFlags(fs)
+	assert.ErrorContains(t, fs.Parse([]string{"--log-backup-max-retries=five"}), "log-backup-max-retries")
 }

@@ -33,8 +33,8 @@ import (
 
 // newReconcilerManager builds the controller-runtime manager that runs the reconciler.
 // Its own metrics and health servers are off: the App serves both for every component.
-func newReconcilerManager(o *Options, cfg defaults.Config, reg prometheus.Registerer, log logr.Logger) (manager.Manager, error) {
-	restConfig, err := o.restConfig()
+func newReconcilerManager(o *Options, h *hooks, cfg defaults.Config, reg prometheus.Registerer, log logr.Logger) (manager.Manager, error) {
+	restConfig, err := h.restConfigFor(o)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func newReconcilerManager(o *Options, cfg defaults.Config, reg prometheus.Regist
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
-		SkipNameValidation:      ptr.To(o.AllowSeveralInProcess),
+		SkipNameValidation:      ptr.To(h.severalInProcess),
 	}); err != nil {
 		return nil, fmt.Errorf("set up reconciler: %w", err)
 	}
@@ -136,9 +136,6 @@ func backupObject() client.Object {
 	return u
 }
 
-// restConfig is the API access of the components that need one: RestConfig (tests),
-// else an explicit kubeconfig, else $KUBECONFIG or ~/.kube/config, else the in-cluster
-// service account.
 // backupCRD is TiDB Operator's Backup CRD.
 const backupCRD = "backups.pingcap.com"
 
@@ -179,9 +176,12 @@ func noResumeHandOff(cfg *rest.Config, mode string, log logr.Logger) (bool, erro
 	return true, nil
 }
 
-func (o *Options) restConfig() (*rest.Config, error) {
-	if o.RestConfig != nil {
-		return o.RestConfig, nil
+// restConfigFor is the API access of the components that need one: the hook's (tests),
+// else an explicit kubeconfig, else $KUBECONFIG or ~/.kube/config, else the in-cluster
+// service account.
+func (h *hooks) restConfigFor(o *Options) (*rest.Config, error) {
+	if h.restConfig != nil {
+		return h.restConfig, nil
 	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = o.Kubeconfig
