@@ -9,8 +9,10 @@ LDFLAGS := -X github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-gua
 # The same build the Dockerfile runs (see there for grpcnotrace).
 BUILD := CGO_ENABLED=0 go build -trimpath -tags grpcnotrace -ldflags "$(LDFLAGS)"
 
-# Assets are built on first use; the script prints their directory last.
+# Assets are built on first use; the script prints their directory last. The demo needs
+# only the control plane, kubectl and TiDB Operator (no helm, staticcheck or promtool).
 ASSETS = $$(hack/envtest-assets.sh | tail -n 1)
+DEMO_ASSETS = $$(hack/envtest-assets.sh etcd kube-apiserver kubectl tidb-operator | tail -n 1)
 
 .PHONY: all build test test-compat unit demo assets vet lint fuzz bench clean
 
@@ -34,8 +36,8 @@ test: lint ## Run every test, integration suites against a real API server inclu
 test-compat: ## The stories beside TiDB Operator, against each served version (VERSIONS="v1.6.6 v1.6.0" for some).
 	hack/compat.sh $(VERSIONS)
 
-unit: ## Unit tests only (no control plane).
-	go test -count=1 ./defaults/... ./webhook/... ./cmd/...
+unit: ## Every test that needs no control plane (-short: no soak, no etcd), the reconciler's Decide tables included.
+	go test -count=1 -short ./defaults/... ./webhook/... ./certs/... ./reconciler/... ./cmd/...
 
 bench: ## Every benchmark of docs/benchmarks.md (not part of make test).
 	hack/bench.sh
@@ -49,7 +51,7 @@ fuzz: ## Run each fuzz target for FUZZTIME (make test runs their seed corpora on
 	go test -run '^$$' -fuzz '^FuzzDecideComesToRest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./reconciler/
 
 demo: build ## Walk through the product against a local control plane (KEEP=1 leaves it up).
-	assets=$(ASSETS); KUBEBUILDER_ASSETS=$$assets go run ./hack/demo --binary bin/tidb-backup-guard $(if $(KEEP),--keep)
+	assets=$(DEMO_ASSETS); KUBEBUILDER_ASSETS=$$assets go run ./hack/demo --binary bin/tidb-backup-guard $(if $(KEEP),--keep)
 
 clean:
 	rm -rf bin

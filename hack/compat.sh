@@ -63,7 +63,7 @@ EOF
 	done
 	echo "$v" >"$dir/tidb-operator-version"
 	log "$v: running the stories beside it"
-	if (cd "$root" && KUBEBUILDER_ASSETS="$dir" go test -count=1 -timeout 30m ./test/e2e/ -run "$run" -v >"$dir/test.log" 2>&1); then
+	if (cd "$root" && KUBEBUILDER_ASSETS="$dir" go test -count=1 -timeout 30m ./test/integration/ -run "$run" -v >"$dir/test.log" 2>&1); then
 		result[$v]=passed
 	else
 		result[$v]="failed: $(grep -E '^--- FAIL' "$dir/test.log" | tr '\n' ' ' | cut -c1-300) (see $dir/test.log)"

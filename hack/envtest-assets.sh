@@ -9,8 +9,14 @@
 # single source of truth) and are part of the cache path, so a version bump builds anew
 # and an unchanged checkout reuses what is there.
 #
+# Arguments name what to build (etcd kube-apiserver kubectl helm staticcheck tidb-operator
+# promtool); none builds everything. `make demo` builds only what the demo runs.
+#
 #   ASSETS_CACHE   cache root (default: ${XDG_CACHE_HOME:-$HOME/.cache}/tidb-backup-guard)
 set -euo pipefail
+
+wanted=" ${*:-etcd kube-apiserver kubectl helm staticcheck tidb-operator promtool} "
+want() { [[ $wanted == *" $1 "* ]]; }
 
 here=$(cd "$(dirname "$0")" && pwd)
 tools="$here/tools"
@@ -48,18 +54,18 @@ build() {
 	log "$name: built in $((SECONDS - start))s"
 }
 
-build etcd etcd go.etcd.io/etcd/server/v3
-build kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver
-build kubectl kube k8s.io/kubernetes/cmd/kubectl
-build helm helm helm.sh/helm/v3/cmd/helm
-build staticcheck lint honnef.co/go/tools/cmd/staticcheck
-build tidb-controller-manager tidb-operator github.com/pingcap/tidb-operator/cmd/controller-manager
+want etcd && build etcd etcd go.etcd.io/etcd/server/v3
+want kube-apiserver && build kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver
+want kubectl && build kubectl kube k8s.io/kubernetes/cmd/kubectl
+want helm && build helm helm helm.sh/helm/v3/cmd/helm
+want staticcheck && build staticcheck lint honnef.co/go/tools/cmd/staticcheck
+want tidb-operator && build tidb-controller-manager tidb-operator github.com/pingcap/tidb-operator/cmd/controller-manager
 # Named after its version (not part of the directory's name, so adding it built nothing
 # else anew): test/alerts runs the one it finds.
-build "promtool-$prom" prometheus github.com/prometheus/prometheus/cmd/promtool
+want promtool && build "promtool-$prom" prometheus github.com/prometheus/prometheus/cmd/promtool
 
 # TiDB Operator's CRDs, as released in its module (the same version as its binary).
-if [ ! -f "$dir/tidb-operator-crds/pingcap.com_backups.yaml" ]; then
+if want tidb-operator && [ ! -f "$dir/tidb-operator-crds/pingcap.com_backups.yaml" ]; then
 	src=$(cd "$tools/tidb-operator" && go mod download github.com/pingcap/tidb-operator && go list -m -f '{{.Dir}}' github.com/pingcap/tidb-operator)
 	rm -rf "$dir/.tidb-operator-crds.tmp"
 	cp -r "$src/manifests/crd/v1" "$dir/.tidb-operator-crds.tmp"
@@ -67,7 +73,9 @@ if [ ! -f "$dir/tidb-operator-crds/pingcap.com_backups.yaml" ]; then
 	mv "$dir/.tidb-operator-crds.tmp" "$dir/tidb-operator-crds"
 	log "tidb-operator-crds: copied from $src/manifests/crd/v1"
 fi
-echo "$tidbop" >"$dir/tidb-operator-version"
-log "TiDB Operator $tidbop: $dir/tidb-controller-manager and $dir/tidb-operator-crds/"
+if want tidb-operator; then
+	echo "$tidbop" >"$dir/tidb-operator-version"
+	log "TiDB Operator $tidbop: $dir/tidb-controller-manager and $dir/tidb-operator-crds/"
+fi
 
 echo "$dir"

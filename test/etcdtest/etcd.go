@@ -214,8 +214,14 @@ func (e *Etcd) Close() error {
 
 // StartT starts a server for the rest of a test, with an administrator's client (to
 // write BR's keys); both close when the test ends. Failing to start fails the test.
+//
+// Under go test -short without KUBEBUILDER_ASSETS (make unit), the test is skipped: it
+// needs the etcd binary that make test builds.
 func StartT(t testing.TB, opts Options) (*Etcd, *clientv3.Client) {
 	t.Helper()
+	if testing.Short() && os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		t.Skip("needs etcd from KUBEBUILDER_ASSETS: make test runs it")
+	}
 	e, err := Start(opts)
 	if err != nil {
 		t.Fatalf("start etcd: %v", err)

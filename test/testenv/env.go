@@ -37,10 +37,11 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// AssetsDir returns KUBEBUILDER_ASSETS, checked to hold the control plane, kubectl, helm
-// and TiDB Operator (its controller-manager and CRDs).
+// AssetsDir returns KUBEBUILDER_ASSETS, checked to hold the control plane, kubectl and
+// TiDB Operator (its controller-manager and CRDs): what the demo needs too. The chart
+// suites check for helm themselves.
 func AssetsDir() (string, error) {
-	return assets.Dir("kube-apiserver", "etcd", "kubectl", "helm", TiDBOperatorBinary, TiDBOperatorCRDs)
+	return assets.Dir("kube-apiserver", "etcd", "kubectl", TiDBOperatorBinary, TiDBOperatorCRDs)
 }
 
 // Where hack/envtest-assets.sh puts TiDB Operator, inside KUBEBUILDER_ASSETS: its

@@ -61,6 +61,9 @@ func heapAndGoroutines() (uint64, int) {
 // clients over TLS. Every answer is the expected one, none is a server error, and
 // neither goroutines nor the heap grow between the first and the last 5,000.
 func TestSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the 20,000-request soak is long: make test runs it, go test -short does not")
+	}
 	a, _, pool := startApp(t)
 	cases := soakCases(t)
 	const clients, total, quarter = 4, 20000, 5000

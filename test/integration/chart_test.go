@@ -1,4 +1,4 @@
-package e2e
+package integration
 
 import (
 	"bytes"
@@ -34,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app"
+	"github.com/tidb-backup-guard/tidb-backup-guard/test/assets"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/etcdtest"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
 )
@@ -42,10 +43,14 @@ var chartDir = filepath.Join(testenv.RepoRoot(), "charts", "tidb-backup-guard")
 
 // helm runs the helm built with the control plane.
 func helm(args ...string) (string, error) {
-	cmd := exec.Command(filepath.Join(env.AssetsDir, "helm"), args...)
+	dir, err := assets.Dir("helm")
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command(filepath.Join(dir, "helm"), args...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
+	err = cmd.Run()
 	if err != nil {
 		return out.String(), errors.New(errOut.String())
 	}

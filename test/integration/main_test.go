@@ -1,4 +1,4 @@
-package e2e
+package integration
 
 import (
 	"fmt"
@@ -30,13 +30,13 @@ func run(m *testing.M) int {
 	var err error
 	if env, err = testenv.Start(); err != nil {
 		// No silent skip: a suite that cannot start its control plane fails.
-		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		fmt.Fprintf(os.Stderr, "integration: %v\n", err)
 		return 1
 	}
 	defer func() {
 		stopTiDBOperator()
 		if err := env.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "e2e: stop control plane: %v\n", err)
+			fmt.Fprintf(os.Stderr, "integration: stop control plane: %v\n", err)
 		}
 	}()
 	return m.Run()
