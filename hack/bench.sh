@@ -27,4 +27,8 @@ taskset -c 1 "$tmp/bench" load "127.0.0.1:$port" "$tmp"
 kill $server
 
 "$tmp/bench" e2e
+echo
+echo '### Our webhook pair against a floor pair, one create at a time (bench pair)'
+echo
+for i in 1 2 3; do "$tmp/bench" pair; done
 "$tmp/bench" scale "${BENCH_SCALE:-100,1000,1000,1000,5000}" "$PWD/bin/tidb-backup-guard"

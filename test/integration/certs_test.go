@@ -124,7 +124,7 @@ func TestSelfSignedThroughTheAPIServer(t *testing.T) {
 	var owned []string
 	for _, mf := range m.ManagedFields {
 		if mf.Manager == certs.InjectorFieldManager {
-			owned = append(owned, string(mf.FieldsV1.Raw))
+			owned = append(owned, mf.FieldsV1.GetRawString())
 		}
 	}
 	require.Len(t, owned, 1)
