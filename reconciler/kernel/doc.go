@@ -12,8 +12,10 @@
 //
 // decode.go reads those values by their protobuf field numbers (google.golang.org/protobuf's
 // protowire), so the package does not link kvproto's generated code; its tests encode with
-// kvproto to show the two agree. probe.go reaches PD: one etcd client per endpoint and TLS
-// identity, shared by the Backups that use it and closed when the last of them goes;
-// results cached briefly per task; probes run in the background, so a slow or unreachable
-// PD never holds up a reconcile.
+// kvproto to show the two agree. probe.go reaches PD, a manager.Runnable in three parts:
+// pool.go (one etcd client per endpoint and TLS identity, shared by the Backups that use
+// it and closed when the last of them goes), apimachinery's expiring cache (results
+// reused briefly per task and attempt) and x/sync's singleflight (one probe per task however
+// many Backups ask); probes run in the background, so a slow or unreachable PD never holds
+// up a reconcile.
 package kernel
