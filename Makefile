@@ -37,7 +37,7 @@ test-compat: ## The stories beside TiDB Operator, against each served version (V
 	hack/compat.sh $(VERSIONS)
 
 unit: ## Every test that needs no control plane (-short: no soak, no etcd), the reconciler's Decide tables included.
-	go test -count=1 -short ./defaults/... ./webhook/... ./certs/... ./reconciler/... ./cmd/...
+	go test -count=1 -short ./defaults/... ./webhook/... ./certs/... ./reconciler/... ./cmd/... ./test/build/...
 
 bench: ## Every benchmark of docs/benchmarks.md (not part of make test).
 	hack/bench.sh
