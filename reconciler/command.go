@@ -1,5 +1,7 @@
 package reconciler
 
+import "fmt"
+
 // Log subcommands, as TiDB Operator names them (and its Jobs: backup-<name>-<command>).
 const (
 	CmdStart    = "log-start"
@@ -27,31 +29,37 @@ const (
 // then log-truncate if that command is done and a new truncation is requested. "" means
 // unknown.
 func currentCommand(b *backupView) string {
-	var cmd string
+	cmd, _ := deriveCommand(b)
+	return cmd
+}
+
+// deriveCommand is currentCommand with the reason, for explain: one derivation serves
+// both, so the tool cannot describe a rule the reconciler does not follow.
+func deriveCommand(b *backupView) (cmd, why string) {
 	switch b.LogSubcommand {
 	case "":
 		switch {
 		case b.LogStop || b.Phase == PhaseStopped:
-			cmd = CmdStop
+			cmd, why = CmdStop, "spec.logSubcommand is unset and spec.logStop is true or status.phase is Stopped"
 		case b.Phase == PhasePaused:
-			cmd = CmdResume
+			cmd, why = CmdResume, "spec.logSubcommand is unset and status.phase is Paused"
 		default:
-			cmd = CmdStart
+			cmd, why = CmdStart, "spec.logSubcommand is unset, spec.logStop is false and status.phase is not Paused"
 		}
 	case CmdStart:
-		cmd = CmdStart
+		cmd, why = CmdStart, "spec.logSubcommand is log-start"
 		if b.Phase == PhasePaused {
-			cmd = CmdResume
+			cmd, why = CmdResume, "spec.logSubcommand is log-start and status.phase is Paused"
 		}
 	case CmdStop, CmdPause:
-		cmd = b.LogSubcommand
+		cmd, why = b.LogSubcommand, "spec.logSubcommand is "+b.LogSubcommand
 	default:
-		return ""
+		return "", fmt.Sprintf("spec.logSubcommand %q is not a command TiDB Operator knows", b.LogSubcommand)
 	}
 	if commandDone(b, cmd) && b.LogTruncateUntil != "" && b.LogTruncateUntil != b.LogSuccessTruncateUntil {
-		return CmdTruncate
+		return CmdTruncate, fmt.Sprintf("%s is done (%s) and spec.logTruncateUntil differs from status.logSuccessTruncateUntil", cmd, why)
 	}
-	return cmd
+	return cmd, why
 }
 
 // commandDone reports whether a command's effect is visible in status, TiDB Operator's

@@ -26,6 +26,7 @@ type Metrics struct {
 	gaps       *prometheus.CounterVec
 	lag        *prometheus.GaugeVec
 	paused     *prometheus.GaugeVec
+	shadow     *prometheus.CounterVec
 
 	mu sync.Mutex
 	// waitingFor maps each Backup waiting for a retry to its gauge labels.
@@ -66,10 +67,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "tidb_backup_guard_log_backup_paused_by_error",
 			Help: "1 while a running log backup's task is paused by an error (from PD, or TiDB Operator's record).",
 		}, []string{"namespace", "backup"}),
+		shadow: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tidb_backup_guard_shadow_decisions_total",
+			Help: "Shadow mode: decisions that enforcing would have carried out, by action (each reported once per Backup while it holds).",
+		}, []string{"namespace", "command", "action"}),
 		waitingFor: map[types.NamespacedName][2]string{},
 	}
 	reg.MustRegister(m.failures, m.started, m.recovered, m.exhausted, m.skipped, m.fromKernel, m.probes, m.waiting, m.suspends,
-		m.gaps, m.lag, m.paused)
+		m.gaps, m.lag, m.paused, m.shadow)
 	return m
 }
 
@@ -103,6 +108,14 @@ func (m *Metrics) written(ns string, d Decision) {
 			m.recovered.WithLabelValues(ns, d.Command).Inc()
 		}
 	}
+}
+
+// shadowed counts a decision shadow mode reported instead of carrying out.
+func (m *Metrics) shadowed(ns string, d Decision) {
+	if m == nil {
+		return
+	}
+	m.shadow.WithLabelValues(ns, d.Command, string(d.Action)).Inc()
 }
 
 // suspended counts a write guard suspension.

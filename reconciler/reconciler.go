@@ -51,6 +51,12 @@ type Reconciler struct {
 	Clock clock.PassiveClock
 	// Config supplies defaults for missing policy fields.
 	Config defaults.Config
+	// Policies, if set, gives the configuration per namespace (namespace overrides of the
+	// log defaults) in place of Config; the webhooks ask the same Resolver.
+	Policies defaults.Resolver
+	// Shadow: decide as usual, but only report what would be done (Would* Events and
+	// metrics); never write a Backup or delete a Job.
+	Shadow bool
 	// NonRetryable lists failure substrings that are not retried (DefaultNonRetryable).
 	NonRetryable []string
 	// Metrics records outcomes; nil records nothing.
@@ -77,6 +83,24 @@ type Reconciler struct {
 	// lagging holds the running log backups whose lag passed LagWarning (Events are
 	// sent on each crossing).
 	lagging sync.Map
+	// shadowed holds, in shadow mode, the last decision reported for each Backup, so
+	// that a decision that stays the same (nothing carries it out) is reported once.
+	shadowed sync.Map
+}
+
+// config is the defaulting configuration that holds in a namespace.
+func (r *Reconciler) config(namespace string) defaults.Config {
+	if r.Policies != nil {
+		return r.Policies.For(namespace)
+	}
+	return r.Config
+}
+
+// input is what a decision on u starts from; the Job, the pods and the kernel's answer
+// are added by the caller. Reconcile and Explain both build it here.
+func (r *Reconciler) input(u *unstructured.Unstructured) Input {
+	return Input{Now: r.Clock.Now(), Backup: viewBackup(u), Config: r.config(u.GetNamespace()),
+		NonRetryable: r.NonRetryable, NoHandOff: r.NoResumeHandOff}
 }
 
 // Defaults for running log backups.
@@ -150,11 +174,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 				r.forgetRunning(req.NamespacedName)
 				r.releaseKernel(req.NamespacedName)
 				r.Guard.Forget(req.NamespacedName)
+				r.shadowed.Delete(req.NamespacedName)
 				return reconcile.Result{}, nil
 			}
 			return reconcile.Result{}, fmt.Errorf("get backup: %w", err)
 		}
-		in := Input{Now: r.Clock.Now(), Backup: viewBackup(u), Config: r.Config, NonRetryable: r.NonRetryable, NoHandOff: r.NoResumeHandOff}
+		in := r.input(u)
 		// After a conflict only the Backup is read again: its Job and pods were just
 		// read fresh, and nobody creates the Job anew before this reconciler hands the
 		// command back. A changed command needs its own Job, though.
@@ -186,6 +211,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			d = r.consultKernel(&in, d)
 		}
 		acts := d.Action != ActNone && d.Action != ActWait && d.Action != ActAwaitCleanup && d.Action != ActAwaitKernel
+		if r.Shadow {
+			if acts && !fresh {
+				// Decide on fresh data, as enforcing would, before saying what it would do.
+				reader, fresh, related = r.APIReader, true, nil
+				continue
+			}
+			return r.shadow(u, d, acts, running), nil
+		}
 		if acts && d.Action != ActDeleteJob {
 			if until, tripped, blocked := r.Guard.Check(req.NamespacedName, in.Now); blocked {
 				if tripped {

@@ -29,7 +29,7 @@ func (s *Webhooks) mutateBackup(_ context.Context, req *request[backupView]) (ad
 	if obj.Spec.BackupMode != backupModeLog {
 		return allowed(nil), nil
 	}
-	return patched(fillPolicy(s.Config, obj.Spec.BackoffRetryPolicy, backupPolicyPointer, backupPolicyPath, obj.Metadata.keepSchemaDefaults())), nil
+	return patched(fillPolicy(s.config(req.Namespace), obj.Spec.BackoffRetryPolicy, backupPolicyPointer, backupPolicyPath, obj.Metadata.keepSchemaDefaults())), nil
 }
 
 // validateBackup checks the retry policy of every Backup, whatever its mode: TiDB
@@ -52,7 +52,7 @@ func (s *Webhooks) validateBackup(_ context.Context, req *request[backupView]) (
 		}
 		old = &req.OldObject.Spec.BackoffRetryPolicy
 	}
-	errs, warnings := checkPolicy(s.Config, obj.Spec.BackoffRetryPolicy, old, backupPolicyPath)
+	errs, warnings := checkPolicy(s.config(req.Namespace), obj.Spec.BackoffRetryPolicy, old, backupPolicyPath)
 	if len(errs) > 0 {
 		return deny(kindBackup, objectName(req.Name, obj.Metadata), errs, warnings), nil
 	}

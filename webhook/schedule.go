@@ -46,13 +46,14 @@ func (s *Webhooks) mutateSchedule(_ context.Context, req *request[scheduleView])
 		return allowed(nil), nil
 	}
 	keep := obj.Metadata.keepSchemaDefaults()
+	cfg := s.config(req.Namespace)
 	var ops []jsonpatch.Operation
 	var warnings []string
-	if mode, warning := s.Config.FillLogTemplateMode(tmpl.BackupMode, keep, logBackupTemplateModePath); mode != "" {
+	if mode, warning := cfg.FillLogTemplateMode(tmpl.BackupMode, keep, logBackupTemplateModePath); mode != "" {
 		// "add" sets an object member whether or not it exists (RFC 6902 4.1).
 		ops, warnings = append(ops, jsonpatch.Operation{Operation: "add", Path: logBackupTemplateModePointer, Value: mode}), append(warnings, warning)
 	}
-	policyOps, policyWarnings := fillPolicy(s.Config, tmpl.BackoffRetryPolicy, logBackupTemplatePolicyPointer, logBackupTemplatePolicyPath, keep)
+	policyOps, policyWarnings := fillPolicy(cfg, tmpl.BackoffRetryPolicy, logBackupTemplatePolicyPointer, logBackupTemplatePolicyPath, keep)
 	return patched(append(ops, policyOps...), append(warnings, policyWarnings...)), nil
 }
 
@@ -95,7 +96,7 @@ func (s *Webhooks) validateSchedule(_ context.Context, req *request[scheduleView
 			}
 			old = &prev
 		}
-		e, w := checkPolicy(s.Config, t.cur.BackoffRetryPolicy, old, t.path)
+		e, w := checkPolicy(s.config(req.Namespace), t.cur.BackoffRetryPolicy, old, t.path)
 		errs, warnings = append(errs, e...), append(warnings, w...)
 	}
 	e, w := checkTemplateModes(obj, oldObj, isUpdate)

@@ -20,12 +20,23 @@ const (
 type Webhooks struct {
 	// Config is the defaulting configuration (log defaults, schema-default replacement).
 	Config defaults.Config
+	// Policies, if set, gives the configuration per namespace (namespace overrides of the
+	// log defaults) in place of Config.
+	Policies defaults.Resolver
 	// Log receives one line per malformed request and, at V(1), one per decision.
 	Log logr.Logger
 	// MaxRequestBytes bounds a request body; 0 means DefaultMaxRequestBytes.
 	MaxRequestBytes int64
 	// Metrics records requests; nil records nothing.
 	Metrics *Metrics
+}
+
+// config is the defaulting configuration that holds in a namespace.
+func (s *Webhooks) config(namespace string) defaults.Config {
+	if s.Policies != nil {
+		return s.Policies.For(namespace)
+	}
+	return s.Config
 }
 
 // Register adds the four webhook paths to mux.
