@@ -11,7 +11,9 @@ import (
 // WriteText writes the explanation for a person: one section per line, times in UTC.
 func (x *Explanation) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	line := func(key, format string, args ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{key}, args...)...) }
+	line := func(key, format string, args ...any) {
+		fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{key}, args...)...)
+	}
 	phase := x.Phase
 	if phase == "" {
 		phase = "none yet"

@@ -34,7 +34,9 @@ type App struct {
 	certs    certs.Source
 	webhook  *webhook.Server
 	manager  manager.Manager
-	now      func() time.Time
+	// nsPolicies watches the namespace-policies ConfigMap (nil: none configured).
+	nsPolicies *nsPolicyWatcher
+	now        func() time.Time
 }
 
 // Hook changes how New builds an App. Tests use them; the command passes none.
@@ -65,6 +67,22 @@ func New(o *Options, log logr.Logger, hs ...Hook) (*App, error) {
 	cfg, _ := o.DefaultsConfig()
 	log = capVerbosity(log)
 	a := &App{opts: o, log: log, config: cfg, registry: prometheus.NewRegistry(), now: time.Now}
+	// The webhooks and the reconciler ask one Resolver, so a namespace's override means
+	// the same to both.
+	var policies defaults.Resolver = cfg
+	if ns, name, ok := o.namespacePolicies(); ok {
+		restConfig, err := h.restConfigFor(o)
+		if err != nil {
+			return nil, err
+		}
+		cs, err := kubernetes.NewForConfig(restConfig)
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes client for namespace policies: %w", err)
+		}
+		np := defaults.NewNamespacePolicies(cfg)
+		a.nsPolicies = newNSPolicyWatcher(cs, ns, name, np, a.registry, log.WithName("namespace-policies"))
+		policies = np
+	}
 	if o.has(ComponentWebhook) {
 		src, err := newCertSource(o, h, certs.NewMetrics(a.registry), log.WithName("certs"))
 		if err != nil {
@@ -73,9 +91,10 @@ func New(o *Options, log logr.Logger, hs ...Hook) (*App, error) {
 		a.certs = src
 		mux := http.NewServeMux()
 		(&webhook.Webhooks{
-			Config:  cfg,
-			Log:     log.WithName("webhook"),
-			Metrics: webhook.NewMetrics(a.registry),
+			Config:   cfg,
+			Policies: policies,
+			Log:      log.WithName("webhook"),
+			Metrics:  webhook.NewMetrics(a.registry),
 		}).Register(mux)
 		minTLS := uint16(tls.VersionTLS12)
 		if o.TLSMinVersion == "1.3" {
@@ -91,7 +110,7 @@ func New(o *Options, log logr.Logger, hs ...Hook) (*App, error) {
 		})
 	}
 	if o.has(ComponentReconciler) {
-		mgr, err := newReconcilerManager(o, h, cfg, a.registry, log)
+		mgr, err := newReconcilerManager(o, h, cfg, policies, a.registry, log)
 		if err != nil {
 			return nil, err
 		}
@@ -130,6 +149,9 @@ func newCertSource(o *Options, h *hooks, metrics *certs.Metrics, log logr.Logger
 // Start runs every component until ctx is done or one of them fails.
 func (a *App) Start(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
+	if a.nsPolicies != nil {
+		g.Go(func() error { return a.nsPolicies.Start(ctx) })
+	}
 	if a.webhook != nil {
 		g.Go(func() error { return a.certs.Start(ctx) })
 		g.Go(func() error { return a.webhook.Start(ctx) })
@@ -152,6 +174,10 @@ func (a *App) Start(ctx context.Context) error {
 // listens and holds a certificate valid now. The reconciler does not gate readiness: a
 // replica that is not the leader must still serve the webhooks.
 func (a *App) Ready() error {
+	if a.nsPolicies != nil && !a.nsPolicies.Synced() {
+		// Until then a Backup would get the server's defaults in place of its namespace's.
+		return errors.New("the namespace policies ConfigMap has not been read yet")
+	}
 	if a.webhook == nil {
 		return nil
 	}

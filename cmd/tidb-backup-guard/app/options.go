@@ -115,6 +115,9 @@ type PolicyOptions struct {
 	// ReplaceSchemaDefaults replaces a log Backup's policy that holds exactly the CRD's
 	// snapshot defaults.
 	ReplaceSchemaDefaults bool
+	// NamespacePolicies names the ConfigMap (NAMESPACE/NAME) of per-namespace log
+	// defaults (defaults.NamespacePolicies); empty: none.
+	NamespacePolicies string
 }
 
 // ReconcilerOptions configure the reconciler.
@@ -140,6 +143,9 @@ type ReconcilerOptions struct {
 	// which it gets a CheckpointLagging Warning Event.
 	WatchInterval        time.Duration
 	CheckpointLagWarning time.Duration
+	// Mode is ReconcilerModeEnforce, or ReconcilerModeShadow: decide and report (Would*
+	// Events, metrics), write nothing.
+	Mode string
 	// ResumeHandOff says whether a running log backup paused by an error may be handed to
 	// TiDB Operator for log-resume: ResumeHandOffAuto (whether its Backup CRD has
 	// spec.logSubcommand, which came with log-pause and log-resume), "on" or "off".
@@ -206,6 +212,7 @@ func NewOptions() *Options {
 			WatchInterval:           reconciler.DefaultWatchInterval,
 			CheckpointLagWarning:    reconciler.DefaultLagWarning,
 			ResumeHandOff:           ResumeHandOffAuto,
+			Mode:                    ReconcilerModeEnforce,
 		},
 		KernelOptions: KernelOptions{
 			KernelPDEndpoint:    kernel.DefaultEndpointTemplate,
@@ -281,6 +288,8 @@ func (o *PolicyOptions) AddFlags(fs *pflag.FlagSet) {
 	}
 	fs.BoolVar(&o.ReplaceSchemaDefaults, "replace-schema-defaults", o.ReplaceSchemaDefaults,
 		"Treat a log Backup's policy holding exactly the CRD's snapshot defaults (300s/2/30m) as unset on create.")
+	fs.StringVar(&o.NamespacePolicies, "namespace-policies", o.NamespacePolicies,
+		"ConfigMap (NAMESPACE/NAME) whose entries override the log-backup defaults per namespace: key a namespace, value a policy in YAML; empty: none.")
 }
 
 func (o *ReconcilerOptions) AddFlags(fs *pflag.FlagSet) {
@@ -298,6 +307,8 @@ func (o *ReconcilerOptions) AddFlags(fs *pflag.FlagSet) {
 		"How often a running log backup is looked at although nothing changed: its task in PD (with the kernel probe) and its checkpoint lag.")
 	fs.DurationVar(&o.CheckpointLagWarning, "checkpoint-lag-warning", o.CheckpointLagWarning,
 		"Checkpoint lag of a running log backup past which it gets a CheckpointLagging Warning Event (and a CheckpointCaughtUp Normal one when it recovers).")
+	fs.StringVar(&o.Mode, "reconciler-mode", o.Mode,
+		"enforce: retry log backups; shadow: decide as usual but only report what would be done (Would* Events and metrics), writing nothing to Backups and deleting no Job.")
 	fs.StringVar(&o.ResumeHandOff, "resume-hand-off", o.ResumeHandOff,
 		"Whether a log backup paused by an error is handed to TiDB Operator for log-resume: auto (if its Backup CRD has spec.logSubcommand, as from v1.6.1), on or off (only record and alert).")
 }
@@ -313,6 +324,12 @@ func (o *KernelOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.KernelProbeTimeout, "kernel-probe-timeout", o.KernelProbeTimeout, "Longest a read from PD may take; past it the retry goes ahead without it.")
 	fs.DurationVar(&o.KernelProbeCacheTTL, "kernel-probe-cache-ttl", o.KernelProbeCacheTTL, "How long a task read from PD is reused.")
 }
+
+// Values of --reconciler-mode.
+const (
+	ReconcilerModeEnforce = "enforce"
+	ReconcilerModeShadow  = "shadow"
+)
 
 // Values of --resume-hand-off.
 const (
@@ -461,7 +478,16 @@ func (o *ReconcilerOptions) Validate(fldPath *field.Path, runs bool) field.Error
 	if o.CheckpointLagWarning <= 0 {
 		errs = append(errs, field.Invalid(fldPath.Child("--checkpoint-lag-warning"), o.CheckpointLagWarning.String(), "must be greater than 0"))
 	}
+	if o.Mode != ReconcilerModeEnforce && o.Mode != ReconcilerModeShadow {
+		errs = append(errs, field.NotSupported(fldPath.Child("--reconciler-mode"), o.Mode, []string{ReconcilerModeEnforce, ReconcilerModeShadow}))
+	}
 	return errs
+}
+
+// namespacePolicies splits --namespace-policies; ok is false when it is not NAMESPACE/NAME.
+func (o *PolicyOptions) namespacePolicies() (namespace, name string, ok bool) {
+	namespace, name, ok = strings.Cut(o.NamespacePolicies, "/")
+	return namespace, name, ok && namespace != "" && name != "" && !strings.Contains(name, "/")
 }
 
 func (o *KernelOptions) Validate(fldPath *field.Path) field.ErrorList {
@@ -512,6 +538,9 @@ func (o *PolicyOptions) DefaultsConfig() (defaults.Config, field.ErrorList) {
 			e.Field = p.String()
 		}
 		errs = append(errs, e)
+	}
+	if _, _, ok := o.namespacePolicies(); o.NamespacePolicies != "" && !ok {
+		errs = append(errs, field.Invalid(field.NewPath("--namespace-policies"), o.NamespacePolicies, "must be NAMESPACE/NAME of a ConfigMap"))
 	}
 	return cfg, errs
 }

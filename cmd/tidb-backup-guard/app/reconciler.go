@@ -33,7 +33,7 @@ import (
 
 // newReconcilerManager builds the controller-runtime manager that runs the reconciler.
 // Its own metrics and health servers are off: the App serves both for every component.
-func newReconcilerManager(o *Options, h *hooks, cfg defaults.Config, reg prometheus.Registerer, log logr.Logger) (manager.Manager, error) {
+func newReconcilerManager(o *Options, h *hooks, cfg defaults.Config, policies defaults.Resolver, reg prometheus.Registerer, log logr.Logger) (manager.Manager, error) {
 	restConfig, err := h.restConfigFor(o)
 	if err != nil {
 		return nil, err
@@ -74,6 +74,8 @@ func newReconcilerManager(o *Options, h *hooks, cfg defaults.Config, reg prometh
 		Recorder:     mgr.GetEventRecorder("tidb-backup-guard"),
 		Clock:        clock.RealClock{},
 		Config:       cfg,
+		Policies:     policies,
+		Shadow:       o.Mode == ReconcilerModeShadow,
 		NonRetryable: o.NonRetryableErrors,
 		Metrics:      reconciler.NewMetrics(reg),
 		// Running log backups: looked at again every WatchInterval (their task in PD,
