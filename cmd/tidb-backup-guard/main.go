@@ -4,8 +4,11 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app"
 )
 
-func main() { os.Exit(app.Main(os.Args[1:], os.Stdout, os.Stderr)) }
+// main runs the command; installed (or linked) as kubectl-backup_guard it is the kubectl
+// plugin "kubectl backup-guard".
+func main() { os.Exit(app.MainAs(filepath.Base(os.Args[0]), os.Args[1:], os.Stdout, os.Stderr)) }

@@ -19,31 +19,55 @@ import (
 // Version is stamped at build time: -ldflags "-X <this package>.Version=v1.2.3".
 var Version = "dev"
 
-const usage = `tidb-backup-guard: retry policy webhooks and retries for TiDB Operator log backups.
+// PluginName is the file name under which kubectl finds the command as a plugin:
+// "kubectl backup-guard ..." runs kubectl-backup_guard (kubectl maps the dash of a plugin
+// command to an underscore in the file name).
+const PluginName = "kubectl-backup_guard"
+
+const usage = `%[1]s: retry policy webhooks and retries for TiDB Operator log backups.
 
 Usage:
-  tidb-backup-guard serve [flags]   run the webhook server (and the reconciler)
-  tidb-backup-guard version         print the version
-  tidb-backup-guard serve --help    list the flags
+  %[1]s serve [flags]                 run the webhook server (and the reconciler)
+  %[1]s explain NAMESPACE/NAME        why a log backup is (not) retrying, and what happens next
+  %[1]s audit [-n NS] [--fix]         policies that are missing, CRD snapshot defaults, or malformed
+  %[1]s version                       print the version
+  %[1]s COMMAND --help                list a command's flags
 `
 
 // Main runs the command line and returns the process exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
+	return MainAs("tidb-backup-guard", args, stdout, stderr)
+}
+
+// MainAs runs the command line under the name the user called it by (the program's file
+// name: as PluginName, it is "kubectl backup-guard").
+func MainAs(program string, args []string, stdout, stderr io.Writer) int {
+	name := program
+	if program == PluginName {
+		name = "kubectl backup-guard"
+	}
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprintf(stderr, usage, name)
 		return 2
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	switch args[0] {
 	case "version":
 		fmt.Fprintf(stdout, "tidb-backup-guard %s (%s)\n", Version, runtime.Version())
 		return 0
 	case "serve":
 		return serve(args[1:], stderr)
+	case "explain":
+		return explain(ctx, args[1:], stdout, stderr, newToolOptions(name))
+	case "audit":
+		return audit(ctx, args[1:], stdout, stderr, newToolOptions(name))
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprintf(stdout, usage, name)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "unknown command %q\n\n%s", args[0], usage)
+		fmt.Fprintf(stderr, "unknown command %q\n\n", args[0])
+		fmt.Fprintf(stderr, usage, name)
 		return 2
 	}
 }
