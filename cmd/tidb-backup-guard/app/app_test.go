@@ -170,4 +170,25 @@ func TestMainCommands(t *testing.T) {
 	errOut.Reset()
 	assert.Equal(t, 1, Main([]string{"serve", "--cert-dir", t.TempDir()}, &out, &errOut))
 	assert.Contains(t, errOut.String(), "tls.crt", "a missing certificate stops start-up with a clear message")
+
+	// Bad flags are named, for every command, under the name the user called.
+	for _, args := range [][]string{{"serve", "--frob"}, {"explain", "--frob", "ns/b"}, {"audit", "--frob"}} {
+		errOut.Reset()
+		assert.Equal(t, 2, Main(args, &out, &errOut), args)
+		assert.Contains(t, errOut.String(), "tidb-backup-guard "+args[0]+": unknown flag: --frob", args)
+	}
+	errOut.Reset()
+	assert.Equal(t, 2, MainAs(PluginName, []string{"audit", "--dry-run"}, &out, &errOut), "--dry-run needs --fix")
+	assert.Contains(t, errOut.String(), "Usage: kubectl backup-guard audit")
+	errOut.Reset()
+	assert.Equal(t, 2, Main([]string{"explain", "a", "b"}, &out, &errOut), "one Backup at a time")
+	errOut.Reset()
+	assert.Equal(t, 2, Main([]string{"explain", "ns/b", "-o", "yaml"}, &out, &errOut))
+	assert.Contains(t, errOut.String(), `--output: Unsupported value: "yaml"`)
+	errOut.Reset()
+	assert.Equal(t, 2, Main([]string{"audit", "--namespace-policies", "nope"}, &out, &errOut))
+	assert.Contains(t, errOut.String(), "must be NAMESPACE/NAME of a ConfigMap")
+	errOut.Reset()
+	assert.Equal(t, 1, Main([]string{"serve", "--cert-dir", t.TempDir(), "--reconciler-mode", "loud"}, &out, &errOut))
+	assert.Contains(t, errOut.String(), `--reconciler-mode: Unsupported value: "loud"`)
 }

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -70,11 +69,8 @@ func audit(ctx context.Context, args []string, stdout, stderr io.Writer, o *tool
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s audit [-n NAMESPACE | -A] [--fix [--dry-run]] [-o json]\n\n%s", o.name, fs.FlagUsages())
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args, stderr, o.name+" audit"); !ok {
+		return code
 	}
 	if errs := o.validate(); len(errs) > 0 || fs.NArg() > 0 || (dryRun && !fix) {
 		if len(errs) > 0 {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -106,4 +107,19 @@ func (o *toolOptions) resolver(ctx context.Context, c client.Reader, stderr io.W
 			ns, name, errs.ToAggregate())
 	}
 	return cfg, np, nil
+}
+
+// parseFlags parses a command's flags. pflag, told to continue on errors, prints nothing
+// of them (only --help's usage); say what was wrong. ok is false when the command must
+// return code.
+func parseFlags(fs *pflag.FlagSet, args []string, stderr io.Writer, command string) (code int, ok bool) {
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.Is(err, pflag.ErrHelp):
+		return 0, false
+	}
+	fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for the flags.\n", command, err, command)
+	return 2, false
 }

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -36,11 +35,8 @@ func explain(ctx context.Context, args []string, stdout, stderr io.Writer, o *to
 		fmt.Fprintf(stderr, "Usage: %s explain NAMESPACE/NAME | NAME [-n NAMESPACE] [flags]\n\n"+
 			"Policy, kernel and retry flags must match the server's for the same answers.\n\n%s", o.name, fs.FlagUsages())
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args, stderr, o.name+" explain"); !ok {
+		return code
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
