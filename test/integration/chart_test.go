@@ -136,6 +136,8 @@ func TestChartLintAndTemplate(t *testing.T) {
 		{name: "extras", set: []string{"networkPolicy.enabled=true", "metrics.serviceMonitor.enabled=true"}, kinds: append([]string{"NetworkPolicy", "ServiceMonitor"}, base...)},
 		{name: "webhook only", set: []string{"components.reconciler=false"}, kinds: base},
 		{name: "kernel probe", set: []string{"kernelProbe.enabled=true", "kernelProbe.timeout=1s", "kernelProbe.cacheTTL=5s"}, kinds: base},
+		{name: "namespace policies, shadow mode", set: []string{"policy.namespacePolicies.team-a.maxRetryTimes=9", "reconciler.mode=shadow"},
+			kinds: append([]string{"ConfigMap"}, base...)},
 		{name: "reconciler only", set: []string{"components.webhook=false"}, kinds: []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount"}},
 	}
 	for _, tc := range tests {
@@ -155,7 +157,9 @@ func TestChartLintAndTemplate(t *testing.T) {
 
 func TestChartSchemaRejects(t *testing.T) {
 	for _, set := range []string{"foo=bar", "replicaCount=abc", "webhook.mutating.extra=1", "certs.mode=vault", "policy.maxRetryTimes=-1",
-		"kernelProbe.pdEndpoint=grpc://pd:2379", "kernelProbe.timeout=3", "kernelProbe.extra=1", "goMemLimit=200M", "writeGuard.limit=-1", "writeGuard.window=60"} {
+		"kernelProbe.pdEndpoint=grpc://pd:2379", "kernelProbe.timeout=3", "kernelProbe.extra=1", "goMemLimit=200M", "writeGuard.limit=-1", "writeGuard.window=60",
+		"reconciler.mode=loud", "policy.namespacePolicies.team-a.maxRetryTime=3", "policy.namespacePolicies.Team_A.maxRetryTimes=3",
+		"policy.namespacePolicies.team-a.minRetryDuration=1d"} {
 		_, err := helm("template", "guard", chartDir, "--kube-version", "1.37.0", "--set", set)
 		require.Error(t, err, set)
 		assert.Contains(t, err.Error(), "schema", set)
@@ -274,6 +278,13 @@ func TestChartRBACIsMinimal(t *testing.T) {
 	find(t, renderValues(t, "guard", "guard-system", "kernelProbe:\n  enabled: true\n"), "ClusterRole", &withoutTLS)
 	assert.Equal(t, cr.Rules, withoutTLS.Rules)
 	assert.Equal(t, append(slices.Clone(cr.Rules[:5]), append([]rbacv1.PolicyRule{rule("", "secrets", "", "get")}, cr.Rules[5:]...)...), withTLS.Rules)
+	// Namespace policies add reading their one ConfigMap, and Events about it.
+	var withPolicies rbacv1.Role
+	find(t, render(t, "guard", "guard-system", "policy.namespacePolicies.team-a.maxRetryTimes=9"), "Role", &withPolicies)
+	assert.Equal(t, append(slices.Clone(r.Rules[:3]), append([]rbacv1.PolicyRule{
+		rule("", "configmaps", "guard-tidb-backup-guard-namespace-policies", "get", "list", "watch"),
+		rule("events.k8s.io", "events", "", "create", "patch"),
+	}, r.Rules[3:]...)...), withPolicies.Rules)
 	for _, rules := range [][]rbacv1.PolicyRule{cr.Rules, r.Rules} {
 		for _, p := range rules {
 			for _, s := range slices.Concat(p.APIGroups, p.Resources, p.Verbs) {
@@ -316,6 +327,25 @@ func TestChartRBACIsSufficient(t *testing.T) {
 	assert.True(t, apierrors.IsForbidden(err), "%v", err)
 }
 
+// The namespace policies ConfigMap is read, watched and reported on as the chart's
+// ServiceAccount: the server is only ready once it has read it, and a bad edit gets its
+// Warning Event.
+func TestChartRBACCoversNamespacePolicies(t *testing.T) {
+	ctx := t.Context()
+	const release, ns = "np", "np-system"
+	require.NoError(t, client.IgnoreAlreadyExists(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})))
+	runChart(t, ns, render(t, release, ns, "webhook.namespaceSelector.matchLabels.nothing=selected",
+		"policy.namespacePolicies.team-a.maxRetryTimes=9", "reconciler.mode=shadow"))
+	cm := &corev1.ConfigMap{}
+	require.NoError(t, env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: release + "-tidb-backup-guard-namespace-policies"}, cm))
+	assert.Equal(t, map[string]string{"team-a": `{"maxRetryTimes":9}`}, cm.Data)
+	cm.Data["team-b"] = "maxRetryTimes: lots"
+	require.NoError(t, env.Client.Update(ctx, cm))
+	require.Eventually(t, func() bool {
+		return strings.Contains(eventNoteOf(t, ns, "ConfigMap", cm.Name, app.ReasonInvalidNamespacePolicy), "data[team-b]")
+	}, 10*time.Second, 50*time.Millisecond, "the Event is written under the chart's RBAC")
+}
+
 // runChart creates the chart's RBAC objects and webhook configurations, and runs the
 // server with the Deployment's own arguments as the chart's ServiceAccount (the API
 // server impersonates it, so RBAC applies to every call).
@@ -327,7 +357,7 @@ func runChart(t *testing.T, ns string, objs []*unstructured.Unstructured) (*app.
 		switch o.GetKind() {
 		case "Deployment":
 			require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &dep))
-		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ConfigMap",
 			"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration":
 			require.NoError(t, client.IgnoreAlreadyExists(env.Client.Create(ctx, o)), o.GetKind())
 			obj := o

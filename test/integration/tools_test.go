@@ -87,6 +87,9 @@ func TestExplainAgreesWithTheServer(t *testing.T) {
 	for _, f := range x.Policy.Fields {
 		assert.Equal(t, "spec", f.Source, f.Name)
 	}
+	if text, _, code := runTool(t, "explain", op.Namespace+"/pitr"); code == 0 {
+		t.Logf("explain output while a retry is pending:\n%s", text)
+	}
 
 	// Point 2: doomed spent its one retry: the server gave up on maxRetryTimes, and explain
 	// says nothing more will happen, and why.
@@ -188,7 +191,9 @@ func TestAuditFindsAndFixes(t *testing.T) {
 			require.NoError(t, unstructured.SetNestedField(u.Object, p, "spec", "backoffRetryPolicy"))
 		}
 	}
-	noPolicy := func(u *unstructured.Unstructured) { unstructured.RemoveNestedField(u.Object, "spec", "backoffRetryPolicy") }
+	noPolicy := func(u *unstructured.Unstructured) {
+		unstructured.RemoveNestedField(u.Object, "spec", "backoffRetryPolicy")
+	}
 	before := map[string]*unstructured.Unstructured{
 		"missing": create("missing", noPolicy),
 		// An empty policy object: the API server fills the CRD's snapshot defaults.
