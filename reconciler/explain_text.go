@@ -51,7 +51,11 @@ func (x *Explanation) WriteText(w io.Writer) error {
 		case ep.Pause:
 			state = "open, a pause episode (resumes of a task paused by an error)"
 		}
-		line("Episode:", "%s, %s, %d records", ep.Command, state, len(ep.Timeline))
+		records := "records"
+		if len(ep.Timeline) == 1 {
+			records = "record"
+		}
+		line("Episode:", "%s, %s, %d %s", ep.Command, state, len(ep.Timeline), records)
 		for _, r := range ep.Timeline {
 			line("", "#%d detected %s, scheduled %s, started %s: %s", r.RetryNum, rfc3339(r.Detected), timeOrDash(r.Scheduled), timeOrDash(r.Started), r.Result)
 			if r.Error != "" {
