@@ -54,7 +54,7 @@ func explainJSON(t *testing.T, ns, name string, extra ...string) *reconciler.Exp
 // the retry it scheduled (the record it wrote), the limit it gave up on, the rest after.
 func TestExplainAgreesWithTheServer(t *testing.T) {
 	startReconciler(t)
-	op := operator(t)
+	op, pd := realCluster(t)
 	ctx := t.Context()
 	// 3s, 6s, 12s: retry 3 starts 21s after the first failure, within 1m, so the count
 	// trips first.
@@ -112,6 +112,13 @@ func TestExplainAgreesWithTheServer(t *testing.T) {
 	assert.Equal(t, reconciler.ActNone, x.Decision.Action)
 	assert.Contains(t, x.Next, "nothing: log-start is Complete and nothing failed")
 	assert.Nil(t, x.Episode)
+	// With the kernel probe: what PD holds for the task BR registered.
+	x = explainJSON(t, op.Namespace, "pitr", "--kernel-probe", app.KernelProbePDEtcd, "--kernel-pd-endpoint", pd.Endpoints()[0])
+	commitTs, _, _ := unstructured.NestedString(backups["pitr"].Object, "status", "commitTs")
+	require.NotNil(t, x.Kernel)
+	assert.Empty(t, x.Kernel.Error)
+	assert.Equal(t, fmt.Sprintf("task pitr (start ts %s) exists and runs", commitTs), x.Kernel.Summary)
+	assert.Equal(t, reconciler.ActNone, x.Decision.Action)
 
 	// The text form, as a person reads it; and explain wrote nothing.
 	out, errOut, code := runTool(t, "explain", "doomed", "-n", op.Namespace)
