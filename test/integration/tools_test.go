@@ -376,12 +376,16 @@ func ownedBy(t *testing.T, u *unstructured.Unstructured, manager string) []strin
 type writeCounter struct {
 	mu     sync.Mutex
 	writes []string
+	all    int // every request, so that a transport that is not in the path shows
 }
 
 func (w *writeCounter) wrap(cfg *rest.Config) *rest.Config {
 	c := rest.CopyConfig(cfg)
 	c.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			w.mu.Lock()
+			w.all++
+			w.mu.Unlock()
 			if req.Method != http.MethodGet && req.Method != http.MethodHead && !strings.Contains(req.URL.Path, "/events") {
 				w.mu.Lock()
 				w.writes = append(w.writes, req.Method+" "+req.URL.Path)
@@ -409,9 +413,12 @@ func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { r
 // server makes is counted: none may write, except its Events.
 func TestShadowModeWritesNothing(t *testing.T) {
 	counter := &writeCounter{}
+	port, err := testenv.FreePort()
+	require.NoError(t, err)
 	shadow, err := env.RunApp(t.Context(), testLog(), func(o *app.Options) {
 		o.Components = []string{app.ComponentReconciler}
 		o.Mode = app.ReconcilerModeShadow
+		o.MetricsBindAddress = fmt.Sprintf("127.0.0.1:%d", port)
 	}, app.WithRestConfig(counter.wrap(env.Config)))
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, shadow.Stop()) })
@@ -435,6 +442,8 @@ func TestShadowModeWritesNothing(t *testing.T) {
 	assert.Nil(t, job.DeletionTimestamp)
 	assert.Equal(t, 1, op.Runs("pitr"))
 	assert.Equal(t, 1, eventReasons(t, op.Namespace, "pitr")["WouldRecordFailure"], "a decision that holds is reported once")
+	assert.Contains(t, scrape(t, port),
+		fmt.Sprintf(`tidb_backup_guard_shadow_decisions_total{action="RecordFailure",command="log-start",namespace=%q} 1`, op.Namespace))
 
 	// Beside an enforcing server: the story runs to its end; the shadow server still writes
 	// nothing.
@@ -444,6 +453,9 @@ func TestShadowModeWritesNothing(t *testing.T) {
 	settled(t, op, map[string]int{"pitr": 2})
 	assert.Equal(t, 3, op.Runs("pitr"))
 	assert.Empty(t, counter.list(), "requests of the shadow server that could write")
+	counter.mu.Lock()
+	defer counter.mu.Unlock()
+	assert.Greater(t, counter.all, 5, "the counter saw the shadow server's reads (and would have seen its writes)")
 }
 
 func eventNote(t *testing.T, ns, name, reason string) string {
