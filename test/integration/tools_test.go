@@ -430,7 +430,7 @@ func TestShadowModeWritesNothing(t *testing.T) {
 	// Alone: it says it would record the failure, and does not.
 	require.Eventually(t, func() bool { return eventReasons(t, op.Namespace, "pitr")["WouldRecordFailure"] == 1 },
 		30*time.Second, 50*time.Millisecond, "events: %v", eventReasons(t, op.Namespace, "pitr"))
-	note := eventNote(t, op.Namespace, "pitr", "WouldRecordFailure")
+	note := eventNoteOf(t, op.Namespace, "Backup", "pitr", "WouldRecordFailure")
 	assert.Contains(t, note, "shadow mode, nothing was changed: would record the failure: retry 1 of 5 in 1s")
 	time.Sleep(3 * time.Second) // past the 1s backoff: an enforcing server would have retried by now
 	b := fetch(t, op.Namespace, "pitr")
@@ -456,18 +456,6 @@ func TestShadowModeWritesNothing(t *testing.T) {
 	counter.mu.Lock()
 	defer counter.mu.Unlock()
 	assert.Greater(t, counter.all, 5, "the counter saw the shadow server's reads (and would have seen its writes)")
-}
-
-func eventNote(t *testing.T, ns, name, reason string) string {
-	t.Helper()
-	list := &eventsv1.EventList{}
-	require.NoError(t, env.Client.List(context.Background(), list, client.InNamespace(ns)))
-	for _, e := range list.Items {
-		if e.Regarding.Name == name && e.Reason == reason {
-			return e.Note
-		}
-	}
-	return ""
 }
 
 // TestNamespacePolicies gives two namespaces their own log defaults through the
