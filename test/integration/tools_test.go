@@ -349,7 +349,7 @@ func ownedBy(t *testing.T, u *unstructured.Unstructured, manager string) []strin
 			continue
 		}
 		var tree map[string]any
-		require.NoError(t, json.Unmarshal(mf.FieldsV1.Raw, &tree))
+		require.NoError(t, json.Unmarshal(mf.FieldsV1.GetRawBytes(), &tree))
 		var walk func(prefix string, m map[string]any)
 		walk = func(prefix string, m map[string]any) {
 			for k, v := range m {
