@@ -96,7 +96,19 @@ func WebhookConfigs(baseURL string, caBundle []byte) (*admissionregistrationv1.M
 
 // RegisterWebhooks creates (or replaces) both webhook configurations.
 func RegisterWebhooks(ctx context.Context, c client.Client, baseURL string, caBundle []byte) error {
+	return RegisterWebhooksSelecting(ctx, c, baseURL, caBundle, nil)
+}
+
+// RegisterWebhooksSelecting is RegisterWebhooks for the namespaces selector selects (nil:
+// all), as the chart's webhook.namespaceSelector value does.
+func RegisterWebhooksSelecting(ctx context.Context, c client.Client, baseURL string, caBundle []byte, selector *metav1.LabelSelector) error {
 	m, v := WebhookConfigs(baseURL, caBundle)
+	for i := range m.Webhooks {
+		m.Webhooks[i].NamespaceSelector = selector
+	}
+	for i := range v.Webhooks {
+		v.Webhooks[i].NamespaceSelector = selector
+	}
 	for _, obj := range []client.Object{m, v} {
 		err := c.Create(ctx, obj)
 		if apierrors.IsAlreadyExists(err) {

@@ -1,0 +1,225 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
+	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
+	"github.com/tidb-backup-guard/tidb-backup-guard/webhook/admissionpolicy"
+)
+
+// admissionLabel selects, per namespace, which admission the differential suite gives it.
+const admissionLabel = "tidb-backup-guard.io/admission"
+
+// celCase is one request of the corpus: create obj; or, with update, create obj while no
+// admission applies (an old object) and then update it with update.
+type celCase struct {
+	name   string
+	obj    *unstructured.Unstructured
+	update func(*unstructured.Unstructured)
+}
+
+// outcome is what one mode made of a case.
+type outcome struct {
+	err    error
+	stored map[string]any
+}
+
+// installPolicies renders the CEL mode for namespaces labelled mode=cel and waits until
+// the API server runs both kinds of policy (in a labelled namespace of its own).
+func installPolicies(t *testing.T, cfg defaults.Config, paramsNS string) {
+	t.Helper()
+	ctx := t.Context()
+	probeNS := namespace(t)
+	label(t, probeNS, "cel")
+	objs := admissionpolicy.Render(cfg, admissionpolicy.Options{Prefix: "guard-test", ParamsNamespace: paramsNS,
+		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{admissionLabel: "cel"}}})
+	for _, o := range objs {
+		u := &unstructured.Unstructured{}
+		data, err := runtimeToUnstructured(o)
+		require.NoError(t, err)
+		u.Object = data
+		require.NoError(t, env.Client.Create(ctx, u), "create %s %s", u.GetKind(), u.GetName())
+		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), u) })
+	}
+	var last string
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		probe := func(policy map[string]any) (*unstructured.Unstructured, error) {
+			p := testenv.Empty(testenv.BackupGVK)
+			p.SetNamespace(probeNS)
+			p.SetName("policy-probe")
+			p.Object["spec"] = map[string]any{"backupMode": "log"}
+			if policy != nil {
+				p.Object["spec"].(map[string]any)["backoffRetryPolicy"] = policy
+			}
+			return p, env.Client.Create(ctx, p, client.DryRunAll)
+		}
+		p, err := probe(nil)
+		if err != nil {
+			last = "defaulting probe: " + err.Error()
+			return false, nil //nolint:nilerr // not ready: keep polling
+		}
+		v, _, _ := unstructured.NestedString(p.Object, "spec", "backoffRetryPolicy", "minRetryDuration")
+		_, err = probe(map[string]any{"minRetryDuration": "soon", "maxRetryTimes": int64(5), "retryTimeout": "30m"})
+		last = fmt.Sprintf("defaulted %q; refusal: %v", v, err)
+		return v != "" && err != nil && strings.Contains(err.Error(), "ValidatingAdmissionPolicy"), nil
+	})
+	require.NoError(t, err, "the policies never took effect; last probe: %s", last)
+}
+
+// TestCELModeMatchesTheWebhooks gives a generated corpus to the webhooks and to the
+// rendered policies, each in its own namespace of one API server, and compares what was
+// stored and what was refused. The differences must be exactly the documented ones
+// (celDifferences), no more, no fewer.
+func TestCELModeMatchesTheWebhooks(t *testing.T) {
+	ctx := t.Context()
+	nsWebhook, nsCEL := namespace(t), namespace(t)
+	server := startWebhooks(t)
+	// The webhooks only for nsWebhook; the policies only for nsCEL.
+	require.NoError(t, testenv.RegisterWebhooksSelecting(ctx, env.Client, server.BaseURL, server.CABundle,
+		&metav1.LabelSelector{MatchLabels: map[string]string{admissionLabel: "webhook"}}))
+	installPolicies(t, defaults.DefaultConfig(), nsCEL)
+
+	cases := celCorpus(t)
+	// Old objects first, while neither namespace is labelled: no admission applies.
+	for _, c := range cases {
+		if c.update == nil {
+			continue
+		}
+		for _, ns := range []string{nsWebhook, nsCEL} {
+			o := c.obj.DeepCopy()
+			o.SetNamespace(ns)
+			require.NoError(t, env.Client.Create(ctx, o), "old object %s", c.name)
+		}
+	}
+	label(t, nsWebhook, "webhook")
+	label(t, nsCEL, "cel")
+	waitForAdmission(t, nsWebhook, "admission webhook")
+	waitForAdmission(t, nsCEL, "ValidatingAdmissionPolicy")
+
+	found := map[string]string{}
+	for _, c := range cases {
+		w, p := runCase(t, c, nsWebhook), runCase(t, c, nsCEL)
+		switch {
+		case (w.err == nil) != (p.err == nil):
+			found[c.name] = fmt.Sprintf("accept/reject: webhook %v, policies %v", w.err, p.err)
+		case w.err != nil:
+			if d := messageDifference(w.err, p.err); d != "" {
+				found[c.name] = "message: " + d
+			}
+		default:
+			if !assert.ObjectsAreEqual(w.stored, p.stored) {
+				found[c.name] = fmt.Sprintf("stored: webhook %v, policies %v", w.stored["spec"], p.stored["spec"])
+			}
+		}
+	}
+	var names []string
+	for n := range found {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		t.Logf("difference %s: %s", n, found[n])
+	}
+	documented := map[string]bool{}
+	for name := range celDifferences {
+		documented[name] = true
+	}
+	assert.Equal(t, documented, keysOf(found), "the differences found must be the documented ones (README, CEL mode)")
+	t.Logf("%d cases, %d documented differences", len(cases), len(found))
+}
+
+func keysOf(m map[string]string) map[string]bool {
+	out := map[string]bool{}
+	for k := range m {
+		out[k] = true
+	}
+	return out
+}
+
+func label(t *testing.T, ns, mode string) {
+	t.Helper()
+	n := &corev1.Namespace{}
+	require.NoError(t, env.Client.Get(t.Context(), client.ObjectKey{Name: ns}, n))
+	if n.Labels == nil {
+		n.Labels = map[string]string{}
+	}
+	n.Labels[admissionLabel] = mode
+	require.NoError(t, env.Client.Update(t.Context(), n))
+}
+
+// waitForAdmission waits until a malformed policy is refused in ns by the named kind of
+// admission (the API server sees namespace labels through an informer).
+func waitForAdmission(t *testing.T, ns, by string) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		p := testenv.Empty(testenv.BackupGVK)
+		p.SetNamespace(ns)
+		p.SetName("probe")
+		p.Object["spec"] = map[string]any{"backupMode": "log", "backoffRetryPolicy": map[string]any{"minRetryDuration": "soon"}}
+		err := env.Client.Create(ctx, p, client.DryRunAll)
+		return err != nil && strings.Contains(err.Error(), by), nil
+	})
+	require.NoError(t, err, "%s never applied in %s", by, ns)
+}
+
+// runCase sends a case to one namespace and returns what happened.
+func runCase(t *testing.T, c celCase, ns string) outcome {
+	t.Helper()
+	ctx := t.Context()
+	var err error
+	key := client.ObjectKey{Namespace: ns, Name: c.obj.GetName()}
+	if c.update != nil {
+		cur := testenv.Empty(c.obj.GroupVersionKind())
+		require.NoError(t, env.Client.Get(ctx, key, cur))
+		c.update(cur)
+		err = env.Client.Update(ctx, cur)
+	} else {
+		o := c.obj.DeepCopy()
+		o.SetNamespace(ns)
+		err = env.Client.Create(ctx, o)
+	}
+	if err != nil {
+		return outcome{err: err}
+	}
+	got := testenv.Empty(c.obj.GroupVersionKind())
+	require.NoError(t, env.Client.Get(ctx, key, got))
+	for _, f := range []string{"uid", "resourceVersion", "creationTimestamp", "managedFields", "namespace", "generation"} {
+		unstructured.RemoveNestedField(got.Object, "metadata", f)
+	}
+	return outcome{stored: got.Object}
+}
+
+// messageDifference compares a refusal's field errors: every cause the webhook gave must
+// appear, in the same words, in the policies' refusal. "" means they agree.
+func messageDifference(webhookErr, policyErr error) string {
+	var status apierrors.APIStatus
+	if !errorsAs(webhookErr, &status) || status.Status().Details == nil {
+		return "webhook refusal without field causes: " + webhookErr.Error()
+	}
+	var missing []string
+	for _, cause := range status.Status().Details.Causes {
+		want := cause.Field + ": " + cause.Message
+		if !strings.Contains(policyErr.Error(), want) {
+			missing = append(missing, want)
+		}
+	}
+	if len(missing) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("webhook says %q; policies say %q", strings.Join(missing, "; "), policyErr.Error())
+}
