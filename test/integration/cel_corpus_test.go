@@ -48,6 +48,19 @@ var durations = []string{
 	"1\"s", "\t5s", "1\u00e9",
 }
 
+// celCorpusBackup is a log Backup of the corpus's shape.
+func celCorpusBackup(name string, spec map[string]any) *unstructured.Unstructured {
+	u := testenv.Empty(testenv.BackupGVK)
+	u.SetName(name)
+	base := map[string]any{"backupMode": "log", "br": map[string]any{"cluster": "basic"},
+		"s3": map[string]any{"provider": "aws", "bucket": "b", "prefix": "p"}}
+	for k, v := range spec {
+		base[k] = v
+	}
+	u.Object["spec"] = base
+	return u
+}
+
 // celCorpus builds the corpus: every duration in each duration field, maxRetryTimes at its
 // bounds, the CRD's defaults, missing fields, the opt-out, other modes, schedules, and
 // UPDATEs of objects created before any admission ran.
@@ -57,18 +70,11 @@ func celCorpus(t *testing.T) []celCase {
 	n := 0
 	backup := func(name string, spec map[string]any, annotations map[string]string) *unstructured.Unstructured {
 		n++
-		u := testenv.Empty(testenv.BackupGVK)
-		u.SetName(fmt.Sprintf("c%03d", n))
+		u := celCorpusBackup(fmt.Sprintf("c%03d", n), spec)
 		u.SetLabels(map[string]string{"case": sanitize(name)})
 		if annotations != nil {
 			u.SetAnnotations(annotations)
 		}
-		base := map[string]any{"backupMode": "log", "br": map[string]any{"cluster": "basic"},
-			"s3": map[string]any{"provider": "aws", "bucket": "b", "prefix": "p"}}
-		for k, v := range spec {
-			base[k] = v
-		}
-		u.Object["spec"] = base
 		return u
 	}
 	add := func(name string, u *unstructured.Unstructured) { cases = append(cases, celCase{name: name, obj: u}) }

@@ -35,8 +35,9 @@ type celCase struct {
 
 // outcome is what one mode made of a case.
 type outcome struct {
-	err    error
-	stored map[string]any
+	err      error
+	stored   map[string]any
+	warnings []string
 }
 
 // installPolicies renders the CEL mode for namespaces labelled mode=cel and waits until
@@ -112,8 +113,13 @@ func TestCELModeMatchesTheWebhooks(t *testing.T) {
 	waitForAdmission(t, nsCEL, "ValidatingAdmissionPolicy")
 
 	found := map[string]string{}
+	var webhookWarned int
 	for _, c := range cases {
 		w, p := runCase(t, c, nsWebhook), runCase(t, c, nsCEL)
+		if len(w.warnings) > 0 {
+			webhookWarned++
+		}
+		assert.Empty(t, p.warnings, "%s: the policies never warn (MutatingAdmissionPolicy cannot)", c.name)
 		switch {
 		case (w.err == nil) != (p.err == nil):
 			found[c.name] = fmt.Sprintf("accept/reject: webhook %v, policies %v", w.err, p.err)
@@ -140,7 +146,18 @@ func TestCELModeMatchesTheWebhooks(t *testing.T) {
 		documented[name] = true
 	}
 	assert.Equal(t, documented, keysOf(found), "the differences found must be the documented ones (README, CEL mode)")
-	t.Logf("%d cases, %d documented differences", len(cases), len(found))
+	// Row "no warnings": the webhooks warned on these, the policies on none.
+	assert.Greater(t, webhookWarned, 50, "the webhooks warn when they default or keep a bad value")
+	t.Logf("%d cases, %d documented differences; the webhooks warned on %d", len(cases), len(found), webhookWarned)
+
+	// The namespaceSelector: in a namespace neither selects, nothing applies.
+	other := namespace(t)
+	u := celCorpusBackup("outside", map[string]any{"backoffRetryPolicy": map[string]any{"minRetryDuration": "1d"}})
+	u.SetNamespace(other)
+	require.NoError(t, env.Client.Create(ctx, u), "not selected: not validated")
+	stored := fetch(t, other, u.GetName())
+	assert.Equal(t, map[string]any{"minRetryDuration": "1d", "maxRetryTimes": int64(2), "retryTimeout": "30m"}, policy(t, stored, "spec"),
+		"not selected: only the CRD's defaults")
 }
 
 func keysOf(m map[string]string) map[string]bool {
@@ -182,26 +199,28 @@ func runCase(t *testing.T, c celCase, ns string) outcome {
 	t.Helper()
 	ctx := t.Context()
 	var err error
+	var warnings []string
+	cl := clientWithWarnings(t, &warnings)
 	key := client.ObjectKey{Namespace: ns, Name: c.obj.GetName()}
 	if c.update != nil {
 		cur := testenv.Empty(c.obj.GroupVersionKind())
 		require.NoError(t, env.Client.Get(ctx, key, cur))
 		c.update(cur)
-		err = env.Client.Update(ctx, cur)
+		err = cl.Update(ctx, cur)
 	} else {
 		o := c.obj.DeepCopy()
 		o.SetNamespace(ns)
-		err = env.Client.Create(ctx, o)
+		err = cl.Create(ctx, o)
 	}
 	if err != nil {
-		return outcome{err: err}
+		return outcome{err: err, warnings: warnings}
 	}
 	got := testenv.Empty(c.obj.GroupVersionKind())
 	require.NoError(t, env.Client.Get(ctx, key, got))
 	for _, f := range []string{"uid", "resourceVersion", "creationTimestamp", "managedFields", "namespace", "generation"} {
 		unstructured.RemoveNestedField(got.Object, "metadata", f)
 	}
-	return outcome{stored: got.Object}
+	return outcome{stored: got.Object, warnings: warnings}
 }
 
 // messageDifference compares a refusal's field errors: every cause the webhook gave must
