@@ -181,11 +181,33 @@ func scheduleMutation() string {
 		defaults.FieldMinRetryDuration, minE, defaults.FieldMaxRetryTimes, maxE, defaults.FieldRetryTimeout, timeoutE)
 }
 
-// YAML writes objects as one YAML stream.
+// PoliciesOnly keeps the policies of Render's objects: what the chart ships as generated
+// (files/admission-policies.yaml); it writes the params and the bindings from its values.
+func PoliciesOnly(objs []runtime.Object) []runtime.Object {
+	var out []runtime.Object
+	for _, o := range objs {
+		switch o.(type) {
+		case *admissionregistrationv1.MutatingAdmissionPolicy, *admissionregistrationv1.ValidatingAdmissionPolicy:
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// YAML writes objects as one YAML stream, without the empty status and creation time
+// typed objects carry.
 func YAML(objs []runtime.Object) ([]byte, error) {
 	var b strings.Builder
 	for i, obj := range objs {
-		data, err := yaml.Marshal(obj)
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+		if err != nil {
+			return nil, err
+		}
+		delete(u, "status")
+		if meta, ok := u["metadata"].(map[string]any); ok {
+			delete(meta, "creationTimestamp")
+		}
+		data, err := yaml.Marshal(u)
 		if err != nil {
 			return nil, err
 		}

@@ -69,23 +69,47 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s-reconciler" (include "tidb-backup-guard.fullname" .) }}
 {{- end }}
 
+{{/*
+The admission mode in effect: admission.mode, with auto resolved by what the cluster
+serves (CEL where MutatingAdmissionPolicy v1 is, Kubernetes 1.36 and later).
+*/}}
+{{- define "tidb-backup-guard.admissionMode" -}}
+{{- $hasMAP := .Capabilities.APIVersions.Has "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy" }}
+{{- if eq .Values.admission.mode "auto" }}
+{{- if $hasMAP }}cel{{ else }}webhook{{ end }}
+{{- else if eq .Values.admission.mode "cel" }}
+{{- if not $hasMAP }}{{ fail "admission.mode cel needs MutatingAdmissionPolicy admissionregistration.k8s.io/v1 (Kubernetes 1.36 or later); use webhook or auto" }}{{ end }}cel
+{{- else }}webhook
+{{- end }}
+{{- end }}
+
+{{/* Whether the webhook server runs: admission is on and done by webhooks. */}}
+{{- define "tidb-backup-guard.webhook" -}}
+{{- if and .Values.components.webhook (eq (include "tidb-backup-guard.admissionMode" .) "webhook") }}true{{ end }}
+{{- end }}
+
+{{/* Whether admission is done by the API server's CEL policies. */}}
+{{- define "tidb-backup-guard.cel" -}}
+{{- if and .Values.components.webhook (eq (include "tidb-backup-guard.admissionMode" .) "cel") }}true{{ end }}
+{{- end }}
+
 {{/* The server's --components value. */}}
 {{- define "tidb-backup-guard.components" -}}
 {{- $c := list }}
-{{- if .Values.components.webhook }}{{ $c = append $c "webhook" }}{{ end }}
+{{- if include "tidb-backup-guard.webhook" . }}{{ $c = append $c "webhook" }}{{ end }}
 {{- if .Values.components.reconciler }}{{ $c = append $c "reconciler" }}{{ end }}
-{{- if not $c }}{{ fail "enable at least one of components.webhook and components.reconciler" }}{{ end }}
+{{- if not $c }}{{ fail "enable at least one of components.webhook and components.reconciler (in CEL mode the server runs only the reconciler)" }}{{ end }}
 {{- join "," $c }}
 {{- end }}
 
 {{/* Whether the server itself manages the certificate (and needs RBAC for it). */}}
 {{- define "tidb-backup-guard.selfSigned" -}}
-{{- if and .Values.components.webhook (eq .Values.certs.mode "self-signed") }}true{{ end }}
+{{- if and (include "tidb-backup-guard.webhook" .) (eq .Values.certs.mode "self-signed") }}true{{ end }}
 {{- end }}
 
 {{/* Whether the certificate is mounted from a Secret. */}}
 {{- define "tidb-backup-guard.mountsCert" -}}
-{{- if and .Values.components.webhook (ne .Values.certs.mode "self-signed") }}true{{ end }}
+{{- if and (include "tidb-backup-guard.webhook" .) (ne .Values.certs.mode "self-signed") }}true{{ end }}
 {{- end }}
 
 {{/* A webhook's clientConfig: the Service, and in secret mode the given caBundle. */}}

@@ -29,6 +29,7 @@ Usage:
   %[1]s serve [flags]                 run the webhook server (and the reconciler)
   %[1]s explain NAMESPACE/NAME        why a log backup is (not) retrying, and what happens next
   %[1]s audit [-n NS] [--fix]         policies that are missing, CRD snapshot defaults, or malformed
+  %[1]s render-policies [flags]       the CEL mode: admission policies doing what the webhooks do
   %[1]s version                       print the version
   %[1]s COMMAND --help                list a command's flags
 `
@@ -61,6 +62,8 @@ func MainAs(program string, args []string, stdout, stderr io.Writer) int {
 		return explain(ctx, args[1:], stdout, stderr, newToolOptions(name))
 	case "audit":
 		return audit(ctx, args[1:], stdout, stderr, newToolOptions(name))
+	case "render-policies":
+		return renderPolicies(args[1:], stdout, stderr, name)
 	case "help", "-h", "--help":
 		fmt.Fprintf(stdout, usage, name)
 		return 0
