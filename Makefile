@@ -33,8 +33,8 @@ lint: vet ## go vet and staticcheck (built by hack/envtest-assets.sh).
 test: lint ## Run every test, integration suites against a real API server included.
 	assets=$(ASSETS); KUBEBUILDER_ASSETS=$$assets go test -count=1 -timeout 30m ./...
 
-test-compat: ## The stories beside TiDB Operator, against each served version (VERSIONS="v1.6.6 v1.6.0" for some).
-	hack/compat.sh $(VERSIONS)
+test-compat: ## The stories beside each served TiDB Operator version (VERSIONS="v1.6.6 v1.6.0" for some), and the webhook and chart suites on Kubernetes 1.30 (COMPAT_K8S).
+	hack/compat.sh $(VERSIONS); a=$$?; hack/compat-k8s.sh; b=$$?; exit $$((a || b))
 
 unit: ## Every test that needs no control plane (-short: no soak, no etcd), the reconciler's Decide tables included.
 	go test -count=1 -short ./defaults/... ./webhook/... ./certs/... ./reconciler/... ./cmd/... ./test/build/...

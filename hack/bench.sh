@@ -31,4 +31,8 @@ echo
 echo '### Our webhook pair against a floor pair, one create at a time (bench pair)'
 echo
 for i in 1 2 3; do "$tmp/bench" pair; done
+echo
+echo '### Admission modes in one API server, one create at a time (bench modes)'
+echo
+for i in 1 2 3; do "$tmp/bench" modes; done
 "$tmp/bench" scale "${BENCH_SCALE:-100,1000,1000,1000,5000}" "$PWD/bin/tidb-backup-guard"

@@ -35,10 +35,15 @@ mkdir -p "$dir"
 
 log() { printf '[envtest-assets %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-# build NAME MODULE_DIR PACKAGE: builds into a temporary name and renames, so an
-# interrupted build never leaves a half-written binary that looks cached.
+# Kubernetes binaries report their version as the release's build does (a plain go build
+# says v0.0.0-master): helm and kubectl compare it with a chart's kubeVersion.
+k8s_ldflags="-X k8s.io/component-base/version.gitVersion=$k8s -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$k8s" | cut -d. -f2) -X k8s.io/client-go/pkg/version.gitVersion=$k8s"
+
+# build NAME MODULE_DIR PACKAGE [GO BUILD FLAGS...]: builds into a temporary name and
+# renames, so an interrupted build never leaves a half-written binary that looks cached.
 build() {
 	local name=$1 module=$2 pkg=$3
+	shift 3
 	if [ -x "$dir/$name" ]; then
 		log "$name: cached"
 		return
@@ -49,14 +54,14 @@ build() {
 	( while sleep 30; do log "$name: still building ($((SECONDS - start))s)"; done ) &
 	local beat=$!
 	trap 'kill $beat 2>/dev/null' RETURN
-	(cd "$tools/$module" && go build -trimpath -o "$dir/.$name.tmp" "$pkg")
+	(cd "$tools/$module" && go build -trimpath "$@" -o "$dir/.$name.tmp" "$pkg")
 	mv "$dir/.$name.tmp" "$dir/$name"
 	log "$name: built in $((SECONDS - start))s"
 }
 
 want etcd && build etcd etcd go.etcd.io/etcd/server/v3
-want kube-apiserver && build kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver
-want kubectl && build kubectl kube k8s.io/kubernetes/cmd/kubectl
+want kube-apiserver && build kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver -ldflags "$k8s_ldflags"
+want kubectl && build kubectl kube k8s.io/kubernetes/cmd/kubectl -ldflags "$k8s_ldflags"
 want helm && build helm helm helm.sh/helm/v3/cmd/helm
 want staticcheck && build staticcheck lint honnef.co/go/tools/cmd/staticcheck
 want tidb-operator && build tidb-controller-manager tidb-operator github.com/pingcap/tidb-operator/cmd/controller-manager

@@ -5,6 +5,7 @@
 //	load ADDR CERTDIR              drive the server open-loop at fixed rates (pin it elsewhere)
 //	e2e                            create latency through a real API server, webhooks on and off
 //	pair                           one create at a time: our webhook pair against a floor pair
+//	modes                          one create at a time: no admission, CEL mode, webhook mode
 //	scale N[,N...] BINARY          the reconciler against N failing log Backups
 //	plot OUT N:RATE:RSS...         an SVG of scale results (records/s, peak RSS in MiB)
 //
@@ -21,7 +22,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: bench certs|server|load|e2e|pair|scale|plot ...")
+		fmt.Fprintln(os.Stderr, "usage: bench certs|server|load|e2e|pair|modes|scale|plot ...")
 		os.Exit(2)
 	}
 	// The clients log nothing worth a Markdown table (and controller-runtime would print a
@@ -39,6 +40,8 @@ func main() {
 		err = e2e()
 	case "pair":
 		err = pair()
+	case "modes":
+		err = modes()
 	case "scale":
 		err = scale(os.Args[2], os.Args[3])
 	case "plot":

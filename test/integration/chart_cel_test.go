@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
@@ -126,4 +129,35 @@ func TestChartCELModeIsRenderPolicies(t *testing.T) {
 		_, err := env.Settle(ctx, n, testenv.SettleHold, 30*time.Second)
 		require.NoError(t, err)
 	}
+}
+
+// TestChartAutoModeOnTheCluster renders admission.mode auto with helm reading the real API
+// server's capabilities (--validate asks the cluster, as helm install does): CEL where it
+// serves MutatingAdmissionPolicy v1 (1.36 and later), the webhooks on older servers
+// (make test-compat runs this against 1.30).
+func TestChartAutoModeOnTheCluster(t *testing.T) {
+	dc, err := discovery.NewDiscoveryClientForConfig(env.Config)
+	require.NoError(t, err)
+	version, err := dc.ServerVersion()
+	require.NoError(t, err)
+	served := false
+	if list, err := dc.ServerResourcesForGroupVersion("admissionregistration.k8s.io/v1"); err == nil {
+		for _, r := range list.APIResources {
+			served = served || r.Kind == "MutatingAdmissionPolicy"
+		}
+	}
+	minor, err := strconv.Atoi(strings.TrimSuffix(version.Minor, "+"))
+	require.NoError(t, err)
+	assert.Equal(t, minor >= 36, served, "MutatingAdmissionPolicy v1 is served from 1.36 (server %s)", version.GitVersion)
+
+	out, err := helm("template", "guard", chartDir, "--namespace", "guard-system", "--set", "admission.mode=auto",
+		"--validate", "--kubeconfig", env.Kubeconfig)
+	require.NoError(t, err)
+	want, notWant := "kind: ValidatingWebhookConfiguration", "kind: MutatingAdmissionPolicy\n"
+	if served {
+		want, notWant = notWant, want
+	}
+	assert.Contains(t, out, want, "server %s", version.GitVersion)
+	assert.NotContains(t, out, notWant, "server %s", version.GitVersion)
+	t.Logf("Kubernetes %s: admission.mode auto renders %q", version.GitVersion, strings.TrimPrefix(strings.TrimSpace(want), "kind: "))
 }

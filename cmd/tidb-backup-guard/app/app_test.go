@@ -191,4 +191,17 @@ func TestMainCommands(t *testing.T) {
 	errOut.Reset()
 	assert.Equal(t, 1, Main([]string{"serve", "--cert-dir", t.TempDir(), "--reconciler-mode", "loud"}, &out, &errOut))
 	assert.Contains(t, errOut.String(), `--reconciler-mode: Unsupported value: "loud"`)
+
+	// render-policies: the CEL mode's objects; per-namespace policies are webhook mode's.
+	out.Reset()
+	assert.Equal(t, 0, Main([]string{"render-policies", "--namespace", "ops", "--log-backup-max-retries", "9"}, &out, &errOut))
+	for _, want := range []string{"kind: MutatingAdmissionPolicy\n", "kind: ValidatingAdmissionPolicyBinding\n", `maxRetryTimes: "9"`, "namespace: ops"} {
+		assert.Contains(t, out.String(), want)
+	}
+	errOut.Reset()
+	assert.Equal(t, 2, Main([]string{"render-policies", "--namespace-policies", "ops/p"}, &out, &errOut))
+	assert.Contains(t, errOut.String(), "--namespace-policies: Forbidden: per-namespace policies are not available in CEL mode")
+	errOut.Reset()
+	assert.Equal(t, 2, Main([]string{"render-policies", "--log-backup-min-retry-duration", "1d"}, &out, &errOut))
+	assert.Contains(t, errOut.String(), "must be a Go duration")
 }
