@@ -242,3 +242,28 @@ func messageDifference(webhookErr, policyErr error) string {
 	}
 	return fmt.Sprintf("webhook says %q; policies say %q", strings.Join(missing, "; "), policyErr.Error())
 }
+
+// TestCELModeStory: with admission done by the policies, a log Backup created without a
+// policy gets the log defaults from the MutatingAdmissionPolicy, and a failure story beside
+// TiDB Operator runs to its end: the ValidatingAdmissionPolicy lets every status write of
+// TiDB Operator, the backup-manager and the reconciler through, and the Backup comes to
+// rest.
+func TestCELModeStory(t *testing.T) {
+	startReconciler(t)
+	op := operator(t)
+	ctx := t.Context()
+	installPolicies(t, defaults.Config{LogDefaults: defaults.Policy{MinRetryDuration: time.Second, MaxRetryTimes: 3, RetryTimeout: time.Minute},
+		ReplaceSchemaDefaults: true}, op.Namespace)
+	label(t, op.Namespace, "cel")
+	waitForAdmission(t, op.Namespace, "ValidatingAdmissionPolicy")
+	op.Script("pitr", testenv.BRError, testenv.BRError, testenv.Succeed)
+	b := richLogBackup(t, "pitr", map[string]any{})
+	unstructured.RemoveNestedField(b.Object, "spec", "backoffRetryPolicy")
+	require.NoError(t, op.Start(ctx, b))
+	assert.Equal(t, map[string]any{"minRetryDuration": "1s", "maxRetryTimes": int64(3), "retryTimeout": "1m"},
+		policy(t, fetch(t, op.Namespace, "pitr"), "spec"), "defaulted by the MutatingAdmissionPolicy from its params")
+	eventually(t, op.Namespace, "pitr", 60*time.Second, "log-start recovers",
+		func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Complete" && episodeClosed(b) })
+	settled(t, op, map[string]int{"pitr": 2})
+	assert.Equal(t, 3, op.Runs("pitr"))
+}

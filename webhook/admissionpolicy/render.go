@@ -52,12 +52,15 @@ func Render(cfg defaults.Config, o Options) []runtime.Object {
 	out = append(out, o.mutating("backup-defaults", "backups", backupMutation(), "object.spec.?backupMode.orValue('') == '"+defaults.BackupModeLog+"'")...)
 	out = append(out, o.mutating("backupschedule-defaults", "backupschedules", scheduleMutation(), "has(object.spec.logBackupTemplate)")...)
 	b := backupLocation()
-	out = append(out, o.validating("backup-policy", "backups", append(validationSharedVars(), b.validationVars()...), b.rules())...)
+	out = append(out, o.validating("backup-policy", "backups", changed(b), append(validationSharedVars(), b.validationVars()...), b.rules())...)
 	bt, lt := templateLocation("bt", "backupTemplate"), templateLocation("lt", "logBackupTemplate")
 	vars := append(validationSharedVars(), bt.validationVars()...)
 	vars = append(vars, lt.validationVars()...)
 	rules := append(bt.rules(), lt.rules()...)
-	out = append(out, o.validating("backupschedule-policy", "backupschedules", vars, append(rules, modeRules()...))...)
+	scheduleChanged := changed(bt, lt) + " || " + strings.Join([]string{
+		"oldObject.spec.?backupTemplate.?backupMode != object.spec.?backupTemplate.?backupMode",
+		"oldObject.spec.?logBackupTemplate.?backupMode != object.spec.?logBackupTemplate.?backupMode"}, " || ")
+	out = append(out, o.validating("backupschedule-policy", "backupschedules", scheduleChanged, vars, append(rules, modeRules()...))...)
 	return out
 }
 
@@ -128,9 +131,21 @@ func (o Options) mutating(what, resource, expr, match string) []runtime.Object {
 	return []runtime.Object{policy, binding}
 }
 
-// validating renders a ValidatingAdmissionPolicy with rules on CREATE and UPDATE, and its
-// binding (Deny).
-func (o Options) validating(what, resource string, vars []variable, rules []rule) []runtime.Object {
+// changed is the match condition of a validating policy: a CREATE, or an UPDATE that
+// changes one of the policies at ls. As the webhook's matchConditions, it spares the API
+// server the rules on every status write of TiDB Operator (the rules also pass unchanged
+// policies, so it only saves work).
+func changed(ls ...location) string {
+	parts := []string{"request.operation != 'UPDATE'"}
+	for _, l := range ls {
+		parts = append(parts, l.cel+" != "+l.old)
+	}
+	return strings.Join(parts, " || ")
+}
+
+// validating renders a ValidatingAdmissionPolicy with rules on CREATE and UPDATE (those
+// match holds for), and its binding (Deny).
+func (o Options) validating(what, resource, match string, vars []variable, rules []rule) []runtime.Object {
 	validations := make([]admissionregistrationv1.Validation, 0, len(rules))
 	for _, r := range rules {
 		validations = append(validations, admissionregistrationv1.Validation{Expression: r.expr, MessageExpression: r.msg,
@@ -142,6 +157,7 @@ func (o Options) validating(what, resource string, vars []variable, rules []rule
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
 			ParamKind:        paramKind,
 			MatchConstraints: constraints(resource, admissionregistrationv1.Create, admissionregistrationv1.Update),
+			MatchConditions:  []admissionregistrationv1.MatchCondition{{Name: "policy-changed", Expression: match}},
 			Variables:        toVariables(vars),
 			Validations:      validations,
 			FailurePolicy:    ptr.To(admissionregistrationv1.Fail),
