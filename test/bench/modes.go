@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -85,24 +84,12 @@ func modes() error {
 		return fmt.Errorf("admission not in effect: %w", err)
 	}
 	rounds := envInt("BENCH_MODES_ROUNDS", 300)
-	lat := map[string][]time.Duration{}
-	for round := -30; round < rounds; round++ { // 30 rounds of warm-up
-		for k := range names {
-			name := names[(k+round+30)%len(names)]
-			_, d, err := create(name)
-			if err != nil {
-				return fmt.Errorf("create in %s: %w", name, err)
-			}
-			if round >= 0 {
-				lat[name] = append(lat[name], d)
-			}
-		}
-	}
-	med := map[string]time.Duration{}
-	for _, name := range names {
-		l := lat[name]
-		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
-		med[name] = l[len(l)/2]
+	med, err := interleave(names, rounds, func(name string) (time.Duration, error) {
+		_, d, err := create(name)
+		return d, err
+	})
+	if err != nil {
+		return err
 	}
 	fmt.Printf("modes rounds=%d none=%s cel=%s webhook=%s cel/none=%.3f webhook/none=%.3f webhook/cel=%.3f\n", rounds,
 		med["none"], med["cel"], med["webhook"],

@@ -99,13 +99,28 @@ func pair() error {
 		return fmt.Errorf("webhook pairs not called: %w", err)
 	}
 	rounds := envInt("BENCH_PAIR_ROUNDS", 300)
+	med, err := interleave(names, rounds, func(name string) (time.Duration, error) { return create(name) })
+	if err != nil {
+		return err
+	}
+	fmt.Printf("pair rounds=%d none=%s floor=%s ours=%s latency_ratio=%.3f cost_ratio=%.3f\n", rounds,
+		med["none"], med["floor"], med["ours"],
+		float64(med["ours"])/float64(med["floor"]),
+		float64(med["ours"]-med["none"])/float64(med["floor"]-med["none"]))
+	return nil
+}
+
+// interleave creates one object per name per round, one at a time, rotating the order
+// each round so that drift on a shared machine falls on every name alike; after 30 rounds
+// of warm-up it times rounds more, and returns each name's median latency.
+func interleave(names []string, rounds int, create func(name string) (time.Duration, error)) (map[string]time.Duration, error) {
 	lat := map[string][]time.Duration{}
-	for round := -30; round < rounds; round++ { // 30 rounds of warm-up
+	for round := -30; round < rounds; round++ {
 		for k := range names {
 			name := names[(k+round+30)%len(names)]
 			d, err := create(name)
 			if err != nil {
-				return fmt.Errorf("create in %s: %w", name, err)
+				return nil, fmt.Errorf("create in %s: %w", name, err)
 			}
 			if round >= 0 {
 				lat[name] = append(lat[name], d)
@@ -118,9 +133,5 @@ func pair() error {
 		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
 		med[name] = l[len(l)/2]
 	}
-	fmt.Printf("pair rounds=%d none=%s floor=%s ours=%s latency_ratio=%.3f cost_ratio=%.3f\n", rounds,
-		med["none"], med["floor"], med["ours"],
-		float64(med["ours"])/float64(med["floor"]),
-		float64(med["ours"]-med["none"])/float64(med["floor"]-med["none"]))
-	return nil
+	return med, nil
 }
