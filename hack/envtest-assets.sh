@@ -44,6 +44,11 @@ k8s_ldflags="-X k8s.io/component-base/version.gitVersion=$k8s -X k8s.io/componen
 build() {
 	local name=$1 module=$2 pkg=$3
 	shift 3
+	# A Kubernetes binary cached before the version was stamped says v0.0.0-master: rebuild it.
+	case $name in
+	kube-apiserver) [ -x "$dir/$name" ] && ! "$dir/$name" --version 2>/dev/null | grep -q "$k8s" && rm -f "$dir/$name" ;;
+	kubectl) [ -x "$dir/$name" ] && ! "$dir/$name" version --client 2>/dev/null | grep -q "$k8s" && rm -f "$dir/$name" ;;
+	esac
 	if [ -x "$dir/$name" ]; then
 		log "$name: cached"
 		return
