@@ -109,8 +109,8 @@ func TestCELModeMatchesTheWebhooks(t *testing.T) {
 	}
 	label(t, nsWebhook, "webhook")
 	label(t, nsCEL, "cel")
-	waitForAdmission(t, nsWebhook, "admission webhook")
-	waitForAdmission(t, nsCEL, "ValidatingAdmissionPolicy")
+	waitForBoth(t, nsWebhook, "admission webhook")
+	waitForCEL(t, nsCEL)
 
 	found := map[string]string{}
 	var webhookWarned int
@@ -177,6 +177,30 @@ func label(t *testing.T, ns, mode string) {
 	}
 	n.Labels[admissionLabel] = mode
 	require.NoError(t, env.Client.Update(t.Context(), n))
+}
+
+// waitForCEL waits until both kinds of policy apply in ns.
+func waitForCEL(t *testing.T, ns string) {
+	t.Helper()
+	waitForBoth(t, ns, "ValidatingAdmissionPolicy")
+}
+
+// waitForBoth waits until both halves of an admission apply in ns: a log Backup is
+// defaulted and a malformed policy refused by the named kind of admission (each half takes
+// effect on its own).
+func waitForBoth(t *testing.T, ns, by string) {
+	t.Helper()
+	waitForAdmission(t, ns, by)
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		p := celCorpusBackup("probe", nil)
+		p.SetNamespace(ns)
+		if err := env.Client.Create(ctx, p, client.DryRunAll); err != nil {
+			return false, nil //nolint:nilerr // not yet: keep polling
+		}
+		_, found, _ := unstructured.NestedMap(p.Object, "spec", "backoffRetryPolicy")
+		return found, nil
+	})
+	require.NoError(t, err, "defaulting never applied in %s", ns)
 }
 
 // waitForAdmission waits until a malformed policy is refused in ns by the named kind of
@@ -255,7 +279,7 @@ func TestCELModeStory(t *testing.T) {
 	installPolicies(t, defaults.Config{LogDefaults: defaults.Policy{MinRetryDuration: time.Second, MaxRetryTimes: 3, RetryTimeout: time.Minute},
 		ReplaceSchemaDefaults: true}, op.Namespace)
 	label(t, op.Namespace, "cel")
-	waitForAdmission(t, op.Namespace, "ValidatingAdmissionPolicy")
+	waitForCEL(t, op.Namespace)
 	op.Script("pitr", testenv.BRError, testenv.BRError, testenv.Succeed)
 	b := richLogBackup(t, "pitr", map[string]any{})
 	unstructured.RemoveNestedField(b.Object, "spec", "backoffRetryPolicy")

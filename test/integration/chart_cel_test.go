@@ -113,7 +113,7 @@ func TestChartCELModeIsRenderPolicies(t *testing.T) {
 	}
 	selected := namespace(t)
 	label(t, selected, "chart-cel")
-	waitForAdmission(t, selected, "ValidatingAdmissionPolicy")
+	waitForCEL(t, selected)
 	b := celCorpusBackup("defaulted", nil)
 	b.SetNamespace(selected)
 	require.NoError(t, env.Client.Create(ctx, b))

@@ -119,6 +119,16 @@ func TestErrorPausedLogBackupIsResumed(t *testing.T) {
 			b := eventually(t, op.Namespace, "pitr", timeout, "resumed, running again", func(b *unstructured.Unstructured) bool {
 				return len(recordsOf(t, b)) == 1 && recordsOf(t, b)[0].RealRetryAt != "" && runsAgain(b)
 			})
+			if probe {
+				// TiDB Operator's tracker reuses a PD reading for a minute, so after the resume
+				// it may mark the running backup RetryFailed/LogBackupErrorPaused once more from
+				// the old reading; the reconciler puts that back after its cooldown (90 s).
+				// Seen in two runs of 2026-11-29: the story must be judged past that window.
+				resumed := time.Now()
+				b = eventually(t, op.Namespace, "pitr", timeout, "running past TiDB Operator's stale window", func(b *unstructured.Unstructured) bool {
+					return time.Since(resumed) > 100*time.Second && len(recordsOf(t, b)) == 1 && runsAgain(b)
+				})
+			}
 			rec := recordsOf(t, b)[0]
 			assert.Contains(t, rec.RetryReason, "log-resume failed: the log backup task was paused by an error")
 			if probe {
@@ -138,8 +148,14 @@ func TestErrorPausedLogBackupIsResumed(t *testing.T) {
 			events := eventReasons(t, op.Namespace, "pitr")
 			assert.Equal(t, 1, events[reconciler.ReasonRetryScheduled], "events: %v", events)
 			// The closing write is RetrySucceeded, or RecoveredFromKernel when it also sets
-			// back TiDB Operator's stale record (README).
-			assert.Equal(t, 1, events[reconciler.ReasonRetrySucceeded]+events[reconciler.ReasonRecoveredFromKernel], "events: %v", events)
+			// back TiDB Operator's stale record (README); with the probe, a second stale record
+			// is put back once more.
+			closing := events[reconciler.ReasonRetrySucceeded] + events[reconciler.ReasonRecoveredFromKernel]
+			if probe {
+				assert.Contains(t, []int{1, 2}, closing, "events: %v", events)
+			} else {
+				assert.Equal(t, 1, closing, "events: %v", events)
+			}
 			assert.GreaterOrEqual(t, events[reconciler.ReasonRetryStarted], 1, "events: %v", events)
 			assert.LessOrEqual(t, events[reconciler.ReasonRetryStarted], 1+3, "a lost hand-off is written again at most 3 times: %v", events)
 		})
