@@ -116,6 +116,19 @@ func celCorpus(t *testing.T) []celCase {
 	add("snapshot, bad policy", backup("snap-bad", map[string]any{"backupMode": "snapshot", "backoffRetryPolicy": map[string]any{"minRetryDuration": "1d"}}, nil))
 	add("volume-snapshot, bad policy", backup("vs-bad", map[string]any{"backupMode": "volume-snapshot", "backoffRetryPolicy": map[string]any{"retryTimeout": "30"}}, nil))
 	add("mode absent", backup("no-mode", map[string]any{"backupMode": nil}, nil))
+	// Every field of the webhook fixtures: the MutatingAdmissionPolicy's apply merges only
+	// the policy, so the stored objects must match the webhook's field for field.
+	for _, policy := range []map[string]any{nil, {}} {
+		n++
+		u := fixtureBackup(t)
+		u.SetName(fmt.Sprintf("c%03d", n))
+		unstructured.RemoveNestedField(u.Object, "status")
+		unstructured.RemoveNestedField(u.Object, "spec", "backoffRetryPolicy")
+		if policy != nil {
+			_ = unstructured.SetNestedMap(u.Object, policy, "spec", "backoffRetryPolicy")
+		}
+		add(fmt.Sprintf("fully populated, policy %v", policy), u)
+	}
 	// Several problems at once.
 	add("everything wrong", backup("all-bad", pol("minRetryDuration", "1d", "maxRetryTimes", int64(-2), "retryTimeout", "0s"), nil))
 
