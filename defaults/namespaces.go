@@ -1,7 +1,6 @@
 package defaults
 
 import (
-	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -154,9 +153,4 @@ func (c Config) ParseOverride(namespace, value string, fldPath *field.Path) (Pol
 	timeout, _ := ParseDuration(*fields.RetryTimeout)
 	p := Policy{MinRetryDuration: minD, MaxRetryTimes: *fields.MaxRetryTimes, RetryTimeout: timeout}
 	return p, nil
-}
-
-// String names a Resolver's source for logs and tools.
-func (n *NamespacePolicies) String() string {
-	return fmt.Sprintf("server defaults %s with %d namespace overrides", n.base.LogDefaults, len(n.Overrides()))
 }

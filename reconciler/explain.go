@@ -3,6 +3,7 @@ package reconciler
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -234,9 +235,9 @@ func describePolicy(in Input, overridden bool) PolicyState {
 	for _, name := range []string{defaults.FieldMinRetryDuration, defaults.FieldMaxRetryTimes, defaults.FieldRetryTimeout} {
 		f := PolicyField{Name: name, Value: fmt.Sprint(filled.Result.Value(name)), Source: "spec"}
 		switch {
-		case contains(filled.Replaced, name):
+		case slices.Contains(filled.Replaced, name):
 			f.Source = fmt.Sprintf("%s (replaces the CRD's snapshot default %v)", serverSource, b.Policy.Value(name))
-		case contains(filled.Set, name):
+		case slices.Contains(filled.Set, name):
 			f.Source = serverSource
 		case b.Policy.Value(name) == defaults.SchemaDefaults.Value(name):
 			f.Source = "spec (equal to the CRD's snapshot default, kept)"
@@ -250,15 +251,6 @@ func describePolicy(in Input, overridden bool) PolicyState {
 		ps.Fields = append(ps.Fields, f)
 	}
 	return ps
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func describeRecord(r Record) RecordState {

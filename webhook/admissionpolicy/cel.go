@@ -140,8 +140,8 @@ func validationSharedVars() []variable {
 	sd := defaults.SchemaDefaults
 	return []variable{
 		{"bounds", overflowBounds()},
-		{"def_min", "params.data['" + ParamMinRetryDuration + "']"},
-		{"def_max", "int(params.data['" + ParamMaxRetryTimes + "'])"},
+		paramVars()[0], // def_min
+		paramVars()[1], // def_max
 		// defaults.Config.largestDefaultMin and largestDefaultMax: what defaulting may
 		// fill into a missing field, the CRD's snapshot default or the log default.
 		{"largest_min", fmt.Sprintf("duration(variables.def_min) > duration('%[1]s') ? variables.def_min : '%[1]s'", *sd.MinRetryDuration)},

@@ -194,13 +194,17 @@ func TestMainCommands(t *testing.T) {
 
 	// render-policies: the CEL mode's objects; per-namespace policies are webhook mode's.
 	out.Reset()
-	assert.Equal(t, 0, Main([]string{"render-policies", "--namespace", "ops", "--log-backup-max-retries", "9"}, &out, &errOut))
-	for _, want := range []string{"kind: MutatingAdmissionPolicy\n", "kind: ValidatingAdmissionPolicyBinding\n", `maxRetryTimes: "9"`, "namespace: ops"} {
+	assert.Equal(t, 0, Main([]string{"render-policies", "--namespace", "ops", "--log-backup-max-retries", "9", "--namespace-selector", "team=a"}, &out, &errOut))
+	for _, want := range []string{"kind: MutatingAdmissionPolicy\n", "kind: ValidatingAdmissionPolicyBinding\n", `maxRetryTimes: "9"`, "namespace: ops",
+		"namespaceSelector:\n      matchLabels:\n        team: a"} {
 		assert.Contains(t, out.String(), want)
 	}
 	errOut.Reset()
 	assert.Equal(t, 2, Main([]string{"render-policies", "--namespace-policies", "ops/p"}, &out, &errOut))
 	assert.Contains(t, errOut.String(), "--namespace-policies: Forbidden: per-namespace policies are not available in CEL mode")
+	errOut.Reset()
+	assert.Equal(t, 2, Main([]string{"render-policies", "--namespace-selector", "a in"}, &out, &errOut))
+	assert.Contains(t, errOut.String(), "--namespace-selector")
 	errOut.Reset()
 	assert.Equal(t, 2, Main([]string{"render-policies", "--log-backup-min-retry-duration", "1d"}, &out, &errOut))
 	assert.Contains(t, errOut.String(), "must be a Go duration")
