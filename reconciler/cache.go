@@ -46,7 +46,7 @@ func StripBackup(obj any) (any, error) {
 	}
 	keep("spec", "br", "cluster") // not the rest of spec.br: BR's options and settings
 	keep("spec", "br", "clusterNamespace")
-	for _, f := range []string{"phase", "commitTs", "logSuccessTruncateUntil", "backoffRetryStatus", "logCheckpointTs", "conditions"} {
+	for _, f := range []string{"phase", "commitTs", "logSuccessTruncateUntil", "backoffRetryStatus", "logCheckpointTs", "timeSynced", "conditions"} {
 		keep("status", f)
 	}
 	// Of the command entries, decisions read the phase and the conditions (one per type,

@@ -77,6 +77,8 @@ const (
 	ReasonRecoveredFromKernel = "RecoveredFromKernel"
 	ReasonLogGapUnrecoverable = "LogGapUnrecoverable"
 	ReasonPauseRecordOutdated = "PauseRecordOutdated"
+	// ReasonHandOffOverwritten: TiDB Operator overwrote every resume hand-off (pause.go).
+	ReasonHandOffOverwritten = "HandOffOverwritten"
 )
 
 const (
@@ -232,7 +234,7 @@ func joinReason(reason, message string) string {
 func ownFailedReason(reason string) bool {
 	switch reason {
 	case ReasonRetryLimitExceeded, ReasonRetryTimeout, ReasonNotRetryable, ReasonInvalidRetryPolicy, ReasonCommitTsSet,
-		ReasonLogGapUnrecoverable:
+		ReasonLogGapUnrecoverable, ReasonHandOffOverwritten:
 		return true
 	}
 	return false

@@ -39,6 +39,9 @@ type backupView struct {
 	LogSuccessTruncateUntil string
 	// LogCheckpointTs is the task's checkpoint as TiDB Operator (v1.6.4+) last read it.
 	LogCheckpointTs string
+	// TimeSynced is when TiDB Operator's tracker (v1.6.4+) last wrote what it read of the
+	// task (it stamps every write of an error pause); whole seconds.
+	TimeSynced time.Time
 	// Conds are status.conditions by type; TiDB Operator keeps one per type and renews
 	// a condition's time whenever status.phase moves to its type.
 	Conds   map[string]condition
@@ -102,6 +105,7 @@ func viewBackup(u *unstructured.Unstructured) *backupView {
 	b.CommitTs = str(obj, "status", "commitTs")
 	b.LogSuccessTruncateUntil = str(obj, "status", "logSuccessTruncateUntil")
 	b.LogCheckpointTs = str(obj, "status", "logCheckpointTs")
+	b.TimeSynced = parseTime(str(obj, "status", "timeSynced"))
 	status, _, _ := unstructured.NestedMap(obj, "status")
 	b.Conds = conditions(status)
 	entries, _, _ := unstructured.NestedMap(obj, "status", "logSubCommandStatuses")

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
 	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/kernel"
 )
 
@@ -29,6 +30,11 @@ import (
 // decidePutBack handles the other way a running log backup is marked stopped while it
 // is not: TiDB Operator's tracker counts a PD it cannot read as a missing task.
 
+// MaxHandOffs bounds the hand-offs of one resume: when that many were all overwritten,
+// the episode gives up (ReasonHandOffOverwritten) instead of saying "handed off" while
+// nothing runs (see decideLostHandOff).
+const MaxHandOffs = 6
+
 // Reasons TiDB Operator's tracker (v1.6.4+) writes about a running log backup.
 const (
 	operatorErrorPaused  = "LogBackupErrorPaused"
@@ -41,11 +47,13 @@ const (
 	// a pause written within this time after a resume may rest on a reading from before
 	// the resume, so only a later one counts as a new pause.
 	operatorRefresh = time.Minute
-	// handOffGrace is how long TiDB Operator gets to take a hand-off before it counts as
-	// lost (overwritten by one of its own writes decided on an older copy).
-	handOffGrace = 15 * time.Second
-	// maxHandOffs bounds how often a lost hand-off of one attempt is written again.
-	maxHandOffs = 3
+	// handOffQuiet: a hand-off is written only once TiDB Operator has not written the
+	// Backup for this long (see handOffWins).
+	handOffQuiet = 2 * time.Second
+	// handOffBackoff is the least time between a hand-off and the next after it was lost;
+	// it doubles with each loss, up to maxHandOffBackoff.
+	handOffBackoff    = 2 * time.Second
+	maxHandOffBackoff = 16 * time.Second
 	// taskNotFoundCooldown: a running log backup marked LogBackupTaskNotFound is put back
 	// at most once in this time; a false failure that comes back at once means TiDB
 	// Operator still cannot read PD.
@@ -160,17 +168,78 @@ func decidePause(in Input, cmd string) (d Decision, handled bool) {
 	started := *last.RealRetryAt
 	resumedAt, resumed := resumeCompleted(b, started)
 	if !resumed {
-		if sig != nil && handOffLost(b, started) && in.Now.Sub(started) >= handOffGrace && ep.HandOffs < maxHandOffs {
-			return Decision{Action: ActStartRetry, HandOff: true, HandOffs: ep.HandOffs + 1, Pause: true, Command: CmdResume,
-				RetryNum: last.RetryNum, Reason: ReasonRetryStarted,
-				Message: fmt.Sprintf("resume %d handed to TiDB Operator again: status.phase was overwritten before it ran log-resume", last.RetryNum)}, true
-		}
-		if sig != nil && handOffLost(b, started) && ep.HandOffs < maxHandOffs {
-			return Decision{Action: ActWait, Command: CmdResume, RetryNum: last.RetryNum, RequeueAfter: started.Add(handOffGrace).Sub(in.Now)}, true
+		if sig != nil && handOffLost(b, started) {
+			return decideLostHandOff(in, ep, last), true
 		}
 		return none, true
 	}
 	return afterResume(in, sig, last, resumedAt), true
+}
+
+// The resume hand-off and why it converges.
+//
+// TiDB Operator derives log-resume only while status.phase is Paused. Its error-pause sync
+// (v1.6.4+: SyncLogBackupState, for a running log backup whose task PD shows paused by an
+// error) decides on the copy in its informer cache, then writes through its status
+// updater, which re-reads that cache on every attempt (and after a conflict) and applies
+// the condition it decided on: log-start RetryFailed, which sets status.phase RetryFailed.
+// A sync of that kind that read the Backup before our hand-off and writes after it
+// therefore overwrites Paused, and TiDB Operator, never having seen Paused, keeps
+// deriving log-start. Such a sync is in flight right after each of its own writes (its
+// write's event starts the next sync at once) and after each of ours.
+//
+// So a hand-off is written only when it can win (handOffWins): TiDB Operator has not
+// written the Backup for handOffQuiet. Its error-pause writes stamp status.timeSynced, and
+// an overwrite also renews the RetryFailed conditions, so its last write is visible in
+// the object. Never written in reaction to one of its writes, a hand-off races only a
+// sync that its rate limiter or its resync happens to start in the same few milliseconds.
+// A hand-off that still loses is seen at once (status.phase no longer Paused, no
+// log-resume since), and written again after handOffBackoff (doubling) and the quiet
+// time. Each attempt loses only to such an unlikely coincidence, so a few attempts
+// suffice; after MaxHandOffs lost ones the episode gives up with
+// ReasonHandOffOverwritten, and the Backup never says "handed off" while nothing runs.
+
+// decideLostHandOff decides about a hand-off that TiDB Operator overwrote before it ran
+// log-resume: hand off again once it can win, or give up after MaxHandOffs.
+func decideLostHandOff(in Input, ep *Episode, last Record) Decision {
+	lost := ep.HandOffs + 1 // every hand-off of this resume so far, the latest included
+	if lost >= MaxHandOffs {
+		return Decision{Action: ActGiveUp, Command: CmdResume, Entry: CmdStart, Pause: true, RetryNum: last.RetryNum,
+			Reason: ReasonRetrySkipped, ConditionReason: ReasonHandOffOverwritten,
+			Message: fmt.Sprintf("not resumed: TiDB Operator overwrote all %d hand-offs of resume %d (status.phase Paused) with "+
+				"its record of the pause (status.phase RetryFailed), each written from a copy read before the hand-off, and "+
+				"never ran log-resume; to resume through TiDB Operator, set spec.logSubcommand to log-pause, then back to "+
+				"log-start; paused by: %s", lost, last.RetryNum, lastError(last.OriginalReason))}
+	}
+	at := last.RealRetryAt.Add(min(handOffBackoff<<ep.HandOffs, maxHandOffBackoff))
+	if q := quietSince(in.Backup, in.Now); q.After(at) {
+		at = q
+	}
+	if in.Now.Before(at) {
+		return Decision{Action: ActWait, Command: CmdResume, RetryNum: last.RetryNum, RequeueAfter: at.Sub(in.Now),
+			Message: fmt.Sprintf("hand-off %d of resume %d was overwritten by TiDB Operator; handing off again at %s", lost, last.RetryNum, rfc3339(at))}
+	}
+	return Decision{Action: ActStartRetry, HandOff: true, HandOffs: lost, Pause: true, Command: CmdResume,
+		RetryNum: last.RetryNum, Reason: ReasonRetryStarted,
+		Message: fmt.Sprintf("resume %d handed to TiDB Operator again (hand-off %d of at most %d): TiDB Operator overwrote "+
+			"status.phase Paused with a write decided before the hand-off, before it ran log-resume", last.RetryNum, lost+1, MaxHandOffs)}
+}
+
+// quietSince is when a hand-off can win (see the comment above decideLostHandOff):
+// handOffQuiet after TiDB Operator's last write that the Backup shows (the zero time if
+// it shows none). Its times have whole seconds, hence the extra second; a time far ahead
+// of now (a skewed clock) is not believed.
+func quietSince(b *backupView, now time.Time) time.Time {
+	var last time.Time
+	for _, t := range []time.Time{b.TimeSynced, b.Conds[PhaseRetryFailed].Time, b.Entries[CmdStart].Conds[PhaseRetryFailed].Time} {
+		if t.After(last) && t.Before(now.Add(time.Minute)) {
+			last = t
+		}
+	}
+	if last.IsZero() {
+		return last
+	}
+	return last.Add(time.Second + handOffQuiet)
 }
 
 // afterResume decides about a running log backup whose last resume completed at
@@ -298,6 +367,12 @@ func decideHandOff(in Input, recs []Record, sig *pauseSignal) Decision {
 	if t := sig.task; t != nil && t.GCPassedCheckpoint() {
 		return Decision{Action: ActGiveUp, Command: CmdResume, Entry: CmdStart, Pause: true, RetryNum: last.RetryNum,
 			Reason: ReasonRetrySkipped, ConditionReason: ReasonLogGapUnrecoverable, Message: gapMessage(gcDetail(t))}
+	}
+	// Not in reaction to one of TiDB Operator's writes: its next sync, already under way,
+	// would overwrite the hand-off (see decideLostHandOff).
+	if q := quietSince(in.Backup, in.Now); in.Now.Before(q) {
+		return Decision{Action: ActWait, Command: CmdResume, RetryNum: last.RetryNum, RequeueAfter: q.Sub(in.Now),
+			Message: "TiDB Operator wrote the Backup less than " + defaults.FormatDuration(handOffQuiet) + " ago; handing off once it is quiet"}
 	}
 	// The Job of the command TiDB Operator ran last (log-start's, or an earlier
 	// log-resume's) is not in the way: TiDB Operator replaces a finished log-resume Job.

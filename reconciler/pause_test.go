@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -109,11 +110,30 @@ func TestDecidePause(t *testing.T) {
 			want:   Decision{Action: ActCloseEpisode, Command: CmdResume, Pause: true, Reason: ReasonRetrySucceeded}},
 		{name: "handed off, TiDB Operator runs log-resume", u: running(set("status.phase", PhasePaused), pauseEpisode(0), records(started(1, 0, 30*sec))),
 			now: 31 * sec, want: none},
-		{name: "the hand-off was overwritten: written again after the grace", u: running(operatorPaused(t0.Add(31*sec)), pauseEpisode(0), records(started(1, 0, 30*sec))),
-			now:  30*sec + handOffGrace,
+		{name: "due, but TiDB Operator wrote the Backup just now: hand off once it is quiet",
+			u: running(operatorPaused(t0), set("status.timeSynced", rfc3339(t0.Add(29*sec))), pauseEpisode(0), records(pending(1, 0, 30*sec))), now: 30 * sec,
+			want: Decision{Action: ActWait, Command: CmdResume, RetryNum: 1, RequeueAfter: 29*sec + sec + handOffQuiet - 30*sec}},
+		{name: "due and TiDB Operator quiet: handed off",
+			u: running(operatorPaused(t0), set("status.timeSynced", rfc3339(t0.Add(27*sec))), pauseEpisode(0), records(pending(1, 0, 30*sec))), now: 30 * sec,
+			want: Decision{Action: ActStartRetry, HandOff: true, Command: CmdResume, Pause: true, Reason: ReasonRetryStarted, RetryNum: 1}},
+		{name: "the hand-off was overwritten: not again right after that write",
+			u: running(operatorPaused(t0.Add(31*sec)), pauseEpisode(0), records(started(1, 0, 30*sec))), now: 31 * sec,
+			want: Decision{Action: ActWait, Command: CmdResume, RetryNum: 1, RequeueAfter: 31*sec + sec + handOffQuiet - 31*sec}},
+		{name: "... but once TiDB Operator is quiet: handed off again",
+			u: running(operatorPaused(t0.Add(31*sec)), pauseEpisode(0), records(started(1, 0, 30*sec))), now: 31*sec + sec + handOffQuiet,
 			want: Decision{Action: ActStartRetry, HandOff: true, HandOffs: 1, Command: CmdResume, Pause: true, Reason: ReasonRetryStarted, RetryNum: 1}},
-		{name: "... but not more than maxHandOffs times", u: running(operatorPaused(t0.Add(31*sec)), pauseEpisode(maxHandOffs), records(started(1, 0, 30*sec))),
-			now: 30*sec + handOffGrace, want: none},
+		{name: "the wait between hand-offs doubles with each loss",
+			u: running(operatorPaused(t0.Add(31*sec)), pauseEpisode(2), records(started(1, 0, 30*sec))), now: 35 * sec,
+			want: Decision{Action: ActWait, Command: CmdResume, RetryNum: 1, RequeueAfter: 30*sec + handOffBackoff<<2 - 35*sec}},
+		{name: "... up to a bound",
+			u: running(operatorPaused(t0.Add(31*sec)), pauseEpisode(MaxHandOffs-2), records(started(1, 0, 30*sec))), now: 35 * sec,
+			want: Decision{Action: ActWait, Command: CmdResume, RetryNum: 1, RequeueAfter: 30*sec + maxHandOffBackoff - 35*sec}},
+		{name: "MaxHandOffs hand-offs all overwritten: given up, saying what TiDB Operator did",
+			u: running(operatorPaused(t0.Add(31*sec)), pauseEpisode(MaxHandOffs-1), records(started(1, 0, 30*sec))), now: 31 * sec,
+			want: Decision{Action: ActGiveUp, Command: CmdResume, Entry: CmdStart, Pause: true, Reason: ReasonRetrySkipped,
+				ConditionReason: ReasonHandOffOverwritten, RetryNum: 1}},
+		{name: "handed off and not overwritten: TiDB Operator has it",
+			u: running(set("status.phase", PhasePaused), pauseEpisode(3), records(started(1, 0, 30*sec))), now: 90 * sec, want: none},
 		{name: "resumed, the checkpoint moved past the resume: runs again", u: running(resumed(t0.Add(35*sec)), pauseEpisode(0), records(started(1, 0, 30*sec))),
 			now: 40 * sec, kernel: task(false, false, t0.Add(36*sec), time.Time{}),
 			want: Decision{Action: ActCloseEpisode, Command: CmdResume, Pause: true, Reason: ReasonRetrySucceeded}},
@@ -193,6 +213,28 @@ func TestApplyHandOff(t *testing.T) {
 				u.Object["status"].(map[string]any)["logSubCommandStatuses"].(map[string]any)[CmdStart], "log-start's entry stays TiDB Operator's")
 		})
 	}
+}
+
+// After MaxHandOffs overwritten hand-offs the episode gives up: our verdict on log-start,
+// a message that says what TiDB Operator did and what to do, and nothing more to decide,
+// also once TiDB Operator's next error-pause write lands over it.
+func TestHandOffOverwrittenGivesUpOnce(t *testing.T) {
+	u := running(operatorPaused(t0.Add(31*time.Second)), pauseEpisode(MaxHandOffs-1), records(started(1, 0, 30*time.Second)))
+	in := Input{Now: t0.Add(40 * time.Second), Backup: viewBackup(u), Config: defaults.DefaultConfig()}
+	d := Decide(in)
+	require.Equal(t, ActGiveUp, d.Action)
+	require.NoError(t, apply(u, d, in.Now))
+	b := viewBackup(u)
+	assert.Equal(t, PhaseFailed, b.Phase)
+	assert.Equal(t, ReasonHandOffOverwritten, b.Entries[CmdStart].Failed.Reason)
+	assert.Contains(t, b.Entries[CmdStart].Failed.Message, fmt.Sprintf("overwrote all %d hand-offs", MaxHandOffs))
+	assert.Contains(t, b.Entries[CmdStart].Failed.Message, "spec.logSubcommand to log-pause")
+	assert.True(t, b.Episode.GaveUp && b.Episode.Pause)
+	in.Backup, in.Now = b, in.Now.Add(time.Hour)
+	assert.Equal(t, ActNone, Decide(in).Action, "decided once")
+	operatorPaused(in.Now)(u)
+	in.Backup = viewBackup(u)
+	assert.Equal(t, ActNone, Decide(in).Action, "TiDB Operator's record over ours changes nothing")
 }
 
 // A pause give-up marks the running log-start Failed with our reason, and the message

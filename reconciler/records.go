@@ -29,8 +29,8 @@ type Episode struct {
 	// Pause: the episode counts resumes of a running log backup whose task TiKV paused
 	// on an error (Command is log-resume); see pause.go.
 	Pause bool `json:"pause,omitempty"`
-	// HandOffs counts the resume hand-offs of the current attempt that TiDB Operator lost
-	// to its own writes and that were written again (bounded by maxHandOffs).
+	// HandOffs counts the resume hand-offs of the current attempt that TiDB Operator
+	// overwrote and that were written again (at most MaxHandOffs-1).
 	HandOffs int `json:"handOffs,omitempty"`
 }
 

@@ -35,6 +35,9 @@ const TiDBOperatorNamespace = "tidb-admin"
 type TiDBOperator struct {
 	// LogPath is the controller-manager's log (klog, -v=4).
 	LogPath string
+	// Proxy stands between the controller-manager and the API server: every request of
+	// the controller-manager passes it, and a story can hold chosen writes (AddHold).
+	Proxy *APIProxy
 
 	cmd  *exec.Cmd
 	done chan error
@@ -55,8 +58,18 @@ func (e *Env) StartTiDBOperator(ctx context.Context, selector string, hosts map[
 	if err := writeHosts(hostsPath, hosts); err != nil {
 		return nil, err
 	}
+	var err error
+	if o.Proxy, err = StartAPIProxy(e.Config, e.Client); err != nil {
+		return nil, err
+	}
+	kubeconfig := filepath.Join(e.Dir, "tidb-controller-manager.kubeconfig")
+	if err := o.Proxy.WriteKubeconfig(kubeconfig); err != nil {
+		_ = o.Proxy.Close()
+		return nil, err
+	}
 	logFile, err := os.Create(o.LogPath)
 	if err != nil {
+		_ = o.Proxy.Close()
 		return nil, err
 	}
 	// sh -c: bind the hosts file over /etc/hosts inside the new mount namespace, then
@@ -71,11 +84,12 @@ func (e *Env) StartTiDBOperator(ctx context.Context, selector string, hosts map[
 		args = append(args, "-selector="+selector)
 	}
 	o.cmd = exec.Command(args[0], args[1:]...)
-	o.cmd.Env = append(os.Environ(), "KUBECONFIG="+e.Kubeconfig, "NAMESPACE="+TiDBOperatorNamespace, "TEST_HOSTS_FILE="+hostsPath)
+	o.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "NAMESPACE="+TiDBOperatorNamespace, "TEST_HOSTS_FILE="+hostsPath)
 	o.cmd.Stdout, o.cmd.Stderr = logFile, logFile
 	o.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := o.cmd.Start(); err != nil {
 		_ = logFile.Close()
+		_ = o.Proxy.Close()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	go func() { o.done <- o.cmd.Wait(); _ = logFile.Close() }()
@@ -144,7 +158,7 @@ func (o *TiDBOperator) Stop() error {
 		_ = o.cmd.Process.Kill()
 		<-o.done
 	}
-	return nil
+	return o.Proxy.Close()
 }
 
 func tail(b []byte, n int) []byte {
