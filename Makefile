@@ -14,7 +14,7 @@ BUILD := CGO_ENABLED=0 go build -trimpath -tags grpcnotrace -ldflags "$(LDFLAGS)
 ASSETS = $$(hack/envtest-assets.sh | tail -n 1)
 DEMO_ASSETS = $$(hack/envtest-assets.sh etcd kube-apiserver kubectl tidb-operator | tail -n 1)
 
-.PHONY: all build test test-compat unit demo assets vet lint fuzz bench clean
+.PHONY: all build test stress test-compat unit demo assets vet lint fuzz bench clean
 
 all: build
 
@@ -30,8 +30,20 @@ vet:
 lint: vet ## go vet and staticcheck (built by hack/envtest-assets.sh).
 	assets=$(ASSETS); $$assets/staticcheck ./...
 
-test: lint ## Run every test, integration suites against a real API server included.
-	assets=$(ASSETS); KUBEBUILDER_ASSETS=$$assets go test -count=1 -timeout 30m ./...
+# The integration stories beside TiDB Operator run in parallel (t.Parallel, a namespace and
+# a PD each): they mostly wait on TiDB Operator's clocks, so far more of them than cores.
+PARALLEL ?= 12
+
+test: lint ## Run every test, integration suites against a real API server included; then the ten slowest.
+	assets=$(ASSETS); mkdir -p bin; rc=0; \
+	KUBEBUILDER_ASSETS=$$assets $$assets/gotestsum --format pkgname --jsonfile bin/test.json -- \
+		-count=1 -timeout 30m -parallel $(PARALLEL) ./... || rc=$$?; \
+	echo "The ten slowest tests (gotestsum tool slowest; all of them: bin/test.json):"; \
+	$$assets/gotestsum tool slowest --jsonfile bin/test.json --threshold 0s | head -n 10; \
+	exit $$rc
+
+stress: ## Run the integration stories matching RUN, COUNT (20) times in a row; counts per story.
+	hack/stress.sh
 
 test-compat: ## The stories beside each served TiDB Operator version (VERSIONS="v1.6.6 v1.6.0" for some), and the webhook and chart suites on Kubernetes 1.30 (COMPAT_K8S).
 	hack/compat.sh $(VERSIONS); a=$$?; hack/compat-k8s.sh; b=$$?; exit $$((a || b))

@@ -1,21 +1,21 @@
 #!/usr/bin/env bash
 # Builds the binaries the tests and the demo need -- kube-apiserver, kubectl, etcd, helm,
-# staticcheck, TiDB Operator's controller-manager and promtool -- from the Go module proxy, once, into
-# a cache directory, and prints that directory as the last line of stdout. TiDB Operator's
-# released CRDs (manifests/crd/v1 of its module) are copied beside them, into
-# tidb-operator-crds/. Progress goes to stderr.
+# staticcheck, TiDB Operator's controller-manager, promtool and gotestsum -- from the Go
+# module proxy, once, into a cache directory, and prints that directory as the last line
+# of stdout. TiDB Operator's released CRDs (manifests/crd/v1 of its module) are copied
+# beside them, into tidb-operator-crds/. Progress goes to stderr.
 #
 # The versions come from the tools modules under hack/tools/ (their go.mod files are the
 # single source of truth) and are part of the cache path, so a version bump builds anew
 # and an unchanged checkout reuses what is there.
 #
 # Arguments name what to build (etcd kube-apiserver kubectl helm staticcheck tidb-operator
-# promtool); none builds everything. `make demo` builds only what the demo runs.
+# promtool gotestsum); none builds everything. `make demo` builds only what the demo runs.
 #
 #   ASSETS_CACHE   cache root (default: ${XDG_CACHE_HOME:-$HOME/.cache}/tidb-backup-guard)
 set -euo pipefail
 
-wanted=" ${*:-etcd kube-apiserver kubectl helm staticcheck tidb-operator promtool} "
+wanted=" ${*:-etcd kube-apiserver kubectl helm staticcheck tidb-operator promtool gotestsum} "
 want() { [[ $wanted == *" $1 "* ]]; }
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,6 +30,7 @@ helm=$(modversion helm helm.sh/helm/v3)
 staticcheck=$(modversion lint honnef.co/go/tools)
 tidbop=$(modversion tidb-operator github.com/pingcap/tidb-operator)
 prom=$(modversion prometheus github.com/prometheus/prometheus)
+gotestsum=$(modversion gotestsum gotest.tools/gotestsum)
 dir="$cache_root/assets/k8s-$k8s-etcd-$etcd-helm-$helm-staticcheck-$staticcheck-tidb-operator-$tidbop"
 mkdir -p "$dir"
 
@@ -73,6 +74,12 @@ want tidb-operator && build tidb-controller-manager tidb-operator github.com/pin
 # Named after its version (not part of the directory's name, so adding it built nothing
 # else anew): test/alerts runs the one it finds.
 want promtool && build "promtool-$prom" prometheus github.com/prometheus/prometheus/cmd/promtool
+# gotestsum runs make test's go test and lists its slowest tests; the link names the
+# version this checkout pins.
+if want gotestsum; then
+	build "gotestsum-$gotestsum" gotestsum gotest.tools/gotestsum
+	ln -sfn "gotestsum-$gotestsum" "$dir/gotestsum"
+fi
 
 # TiDB Operator's CRDs, as released in its module (the same version as its binary).
 if want tidb-operator && [ ! -f "$dir/tidb-operator-crds/pingcap.com_backups.yaml" ]; then

@@ -25,12 +25,13 @@ import (
 // The API server goes away while a Backup waits for its retry (the retry falls due
 // during the outage) and comes back: the retry happens once, with one record.
 func TestAPIServerOutageWhileWaiting(t *testing.T) {
+	t.Parallel() // a story of its own namespace (storyOf)
 	proxy, err := testenv.StartProxy(env.Config)
 	require.NoError(t, err)
 	t.Cleanup(proxy.Close)
-	s, err := env.RunApp(t.Context(), testLog(), func(o *app.Options) {
+	s, err := env.RunApp(t.Context(), testLog(), scoped(t, func(o *app.Options) {
 		o.Components = []string{app.ComponentReconciler}
-	}, app.WithRestConfig(proxy.Config(env.Config)))
+	}), app.WithRestConfig(proxy.Config(env.Config)))
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, s.Stop()) })
 
@@ -62,6 +63,7 @@ func TestAPIServerOutageWhileWaiting(t *testing.T) {
 // re-run (held there by a pod of the old Job that is still running), and a new one takes
 // over: one record, one re-run.
 func TestReconcilerKilledMidRetry(t *testing.T) {
+	t.Parallel() // a story of its own namespace (storyOf)
 	s := startReconciler(t)
 	op := operator(t)
 	ctx := t.Context()
@@ -82,7 +84,7 @@ func TestReconcilerKilledMidRetry(t *testing.T) {
 	pod.Status.Phase = corev1.PodFailed
 	require.NoError(t, env.Client.Status().Update(ctx, pod))
 
-	restarted, err := env.StartReconciler(ctx, testLog(), nil)
+	restarted, err := env.StartReconciler(ctx, testLog(), scoped(t, nil))
 	require.NoError(t, err)
 	*s = *restarted
 	b = eventually(t, op.Namespace, "pitr", 30*time.Second, "the new reconciler finishes the retry",

@@ -25,17 +25,18 @@ import (
 // startKernelReconciler runs the reconciler with the kernel probe reading PD at endpoint.
 func startKernelReconciler(t *testing.T, endpoint, tlsSecret string) {
 	t.Helper()
-	s, err := env.StartReconciler(t.Context(), testLog(), func(o *app.Options) {
+	s, err := env.StartReconciler(t.Context(), testLog(), scoped(t, func(o *app.Options) {
 		o.KernelProbe = app.KernelProbePDEtcd
 		o.KernelPDEndpoint = endpoint
 		o.KernelTLSSecret = tlsSecret
 		o.KernelProbeTimeout = time.Second
-	})
+	}))
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, s.Stop()) })
 }
 
 func TestKernelStateDecidesTheRetry(t *testing.T) {
+	t.Parallel() // a story of its own namespace (storyOf)
 	// One PD, read by TiDB Operator's tracker and by our kernel probe alike.
 	op, cli := realCluster(t)
 	startKernelReconciler(t, cli.Endpoints()[0], "")
@@ -111,6 +112,7 @@ func retriedOnce(t *testing.T, op *testenv.Cluster, name string) record {
 }
 
 func TestKernelProbeFallsBackWhenPDIsDown(t *testing.T) {
+	t.Parallel() // a story of its own namespace (storyOf)
 	e, cli := etcdtest.StartT(t, etcdtest.Options{})
 	require.NoError(t, etcdtest.PutTask(t.Context(), cli, "pitr", 7))
 	require.NoError(t, e.Stop()) // PD is unreachable to us: the task cannot be seen
@@ -126,6 +128,7 @@ func TestKernelProbeFallsBackWhenPDIsDown(t *testing.T) {
 }
 
 func TestKernelProbeWithClientTLS(t *testing.T) {
+	t.Parallel() // a story of its own namespace (storyOf)
 	e, cli := etcdtest.StartT(t, etcdtest.Options{TLS: true})
 	require.NoError(t, etcdtest.PutTask(t.Context(), cli, "pitr", 42))
 	op := operator(t)
@@ -152,6 +155,7 @@ func TestKernelProbeWithClientTLS(t *testing.T) {
 // A PD that accepts connections and never answers holds a probe for its whole timeout;
 // meanwhile, with a single reconcile worker, another Backup's failure is still handled.
 func TestKernelProbeNeverBlocksOtherBackups(t *testing.T) {
+	t.Parallel() // a story of its own namespace (storyOf)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ln.Close() })
@@ -170,12 +174,12 @@ func TestKernelProbeNeverBlocksOtherBackups(t *testing.T) {
 			held = append(held, c)
 		}
 	}()
-	s, err := env.StartReconciler(t.Context(), testLog(), func(o *app.Options) {
+	s, err := env.StartReconciler(t.Context(), testLog(), scoped(t, func(o *app.Options) {
 		o.KernelProbe = app.KernelProbePDEtcd
 		o.KernelPDEndpoint = "http://" + ln.Addr().String()
 		o.KernelProbeTimeout = 8 * time.Second
 		o.MaxConcurrentReconciles = 1
-	})
+	}))
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, s.Stop()) })
 	op := operator(t)

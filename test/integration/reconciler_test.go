@@ -24,7 +24,7 @@ import (
 
 func startReconciler(t *testing.T) *testenv.Server {
 	t.Helper()
-	s, err := env.StartReconciler(t.Context(), testLog(), nil)
+	s, err := env.StartReconciler(t.Context(), testLog(), scoped(t, nil))
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, s.Stop()) })
 	return s
@@ -222,6 +222,7 @@ func eventReasons(t *testing.T, ns, name string) map[string]int {
 var quickPolicy = map[string]any{"minRetryDuration": "1s", "maxRetryTimes": int64(5), "retryTimeout": "1m"}
 
 func TestLogStartFailsTwiceThenSucceeds(t *testing.T) {
+	t.Parallel() // a story of its own namespace (storyOf)
 	startReconciler(t)
 	op := operator(t)
 	ctx := t.Context()
@@ -288,6 +289,7 @@ func withoutOwned(obj map[string]any) map[string]any {
 }
 
 func TestRetriesExhausted(t *testing.T) {
+	t.Parallel() // a story of its own namespace (storyOf)
 	startReconciler(t)
 	op := operator(t)
 	policy := map[string]any{"minRetryDuration": "1s", "maxRetryTimes": int64(2), "retryTimeout": "1m"}
@@ -309,6 +311,7 @@ func TestRetriesExhausted(t *testing.T) {
 }
 
 func TestRetryTimeout(t *testing.T) {
+	t.Parallel() // a story of its own namespace (storyOf)
 	startReconciler(t)
 	op := operator(t)
 	// Retry 1 starts 1s after the first failure; retry 2 would start at least 1s+2s
@@ -325,6 +328,7 @@ func TestRetryTimeout(t *testing.T) {
 }
 
 func TestPodDeathIsRetried(t *testing.T) {
+	t.Parallel() // a story of its own namespace (storyOf)
 	startReconciler(t)
 	op := operator(t)
 	op.Script("pitr", testenv.PodDeath, testenv.Succeed)
@@ -341,6 +345,7 @@ func TestPodDeathIsRetried(t *testing.T) {
 }
 
 func TestRestartMidBackoff(t *testing.T) {
+	t.Parallel() // a story of its own namespace (storyOf)
 	s := startReconciler(t)
 	op := operator(t)
 	policy := map[string]any{"minRetryDuration": "5s", "maxRetryTimes": int64(5), "retryTimeout": "1m"}
@@ -352,7 +357,7 @@ func TestRestartMidBackoff(t *testing.T) {
 	before := recordsOf(t, b)[0]
 	require.NoError(t, s.Stop())
 
-	restarted, err := env.StartReconciler(t.Context(), testLog(), nil)
+	restarted, err := env.StartReconciler(t.Context(), testLog(), scoped(t, nil))
 	require.NoError(t, err)
 	*s = *restarted // the cleanup stops the running one
 
@@ -374,6 +379,7 @@ func TestRestartMidBackoff(t *testing.T) {
 // A writer updating the same Backup's status throughout (as TiDB Operator and the
 // backup-manager do) never makes a record disappear or repeat.
 func TestConcurrentWriter(t *testing.T) {
+	t.Parallel() // a story of its own namespace (storyOf)
 	startReconciler(t)
 	op := operator(t)
 	op.Script("pitr", testenv.BRError, testenv.BRError, testenv.Succeed)
@@ -447,6 +453,7 @@ func liveOldPod(t *testing.T, ns, name string) *corev1.Pod {
 // A live pod of the old Job blocks the retry until it terminates: a re-run beside it
 // would collide on BR's lock.
 func TestLiveOldPodBlocksTheRetry(t *testing.T) {
+	t.Parallel() // a story of its own namespace (storyOf)
 	startReconciler(t)
 	op := operator(t)
 	ctx := t.Context()

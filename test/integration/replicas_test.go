@@ -18,7 +18,7 @@ import (
 func startReplicas(t *testing.T, n int, edit func(*app.Options)) {
 	t.Helper()
 	for range n {
-		s, err := env.StartReconciler(t.Context(), testLog(), edit)
+		s, err := env.StartReconciler(t.Context(), testLog(), scoped(t, edit))
 		require.NoError(t, err)
 		t.Cleanup(func() { assert.NoError(t, s.Stop()) })
 	}
@@ -40,6 +40,7 @@ func assertRecoveredOnce(t *testing.T, op *testenv.Cluster) {
 
 // With leader election, two replicas share one Lease and one of them reconciles.
 func TestLeaderElection(t *testing.T) {
+	t.Parallel() // a story of its own namespace (storyOf)
 	const lease = "tidb-backup-guard-e2e"
 	startReplicas(t, 2, func(o *app.Options) {
 		o.LeaderElect, o.LeaderElectionNamespace, o.LeaderElectionID = true, "default", lease
@@ -58,6 +59,7 @@ func TestLeaderElection(t *testing.T) {
 // Without leader election, optimistic concurrency alone keeps two racing reconcilers
 // from duplicating a record or a re-run.
 func TestTwoReconcilersWithoutLeaderElection(t *testing.T) {
+	t.Parallel() // a story of its own namespace (storyOf)
 	startReplicas(t, 2, nil)
 	op := operator(t)
 	op.Script("pitr", testenv.BRError, testenv.PodDeath, testenv.Succeed)

@@ -30,6 +30,7 @@ func failedCondition(b *unstructured.Unstructured) map[string]any {
 // the fix, either story below made the reconciler rewrite the Backup ~80 times a second
 // with self-nesting messages; settled() is what sees it.
 func TestFailedLogStartWithCommitTsIsDecidedOnce(t *testing.T) {
+	t.Parallel() // a story of its own namespace (storyOf)
 	startReconciler(t)
 	op := operator(t)
 	ctx := t.Context()
@@ -89,13 +90,14 @@ func TestFailedLogStartWithCommitTsIsDecidedOnce(t *testing.T) {
 // guard stops writing that Backup, says so in an Event and a metric, and another Backup
 // in the same namespace is retried as usual.
 func TestWriteGuardStopsAForcedLoop(t *testing.T) {
+	t.Parallel() // a story of its own namespace (storyOf)
 	port, err := testenv.FreePort()
 	require.NoError(t, err)
 	const limit = 5
-	s, err := env.StartReconciler(t.Context(), testLog(), func(o *app.Options) {
+	s, err := env.StartReconciler(t.Context(), testLog(), scoped(t, func(o *app.Options) {
 		o.MetricsBindAddress = fmt.Sprintf("127.0.0.1:%d", port)
 		o.WriteGuardLimit, o.WriteGuardWindow, o.WriteGuardCooldown = limit, time.Hour, time.Hour
-	})
+	}))
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, s.Stop()) })
 	op := operator(t)

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,8 +41,9 @@ var (
 
 // maxRealStories bounds the namespaces whose PD name the controller-manager knows from
 // its start (Go's resolver may keep an old /etc/hosts for 5 seconds, so the names are
-// there before any story needs one).
-const maxRealStories = 60
+// there before any story needs one). make stress runs stories many times over: room for
+// 240 (addresses 127.0.0.11 to .250).
+const maxRealStories = 240
 
 func realStory(n int32) (namespace, pdHost string) {
 	return fmt.Sprintf("e2e-real-%d", n), fmt.Sprintf("127.0.0.%d", 10+n)
@@ -87,6 +89,40 @@ func stopTiDBOperator() {
 	}
 }
 
+// stories maps each test to its story: the namespace and the PD address it was given.
+var stories sync.Map // test name -> storyPlace
+
+type storyPlace struct{ namespace, pdHost string }
+
+// storyOf returns the running test's story namespace and its PD address, creating the
+// namespace on first use. Stories run in parallel (t.Parallel), each in a namespace of its
+// own, and every reconciler a story starts watches only that namespace (scoped), so no
+// story's server acts on another's Backups.
+func storyOf(t *testing.T) (namespace, pdHost string) {
+	t.Helper()
+	if p, ok := stories.Load(t.Name()); ok {
+		return p.(storyPlace).namespace, p.(storyPlace).pdHost
+	}
+	n := realStories.Add(1)
+	require.LessOrEqual(t, n, int32(maxRealStories), "raise maxRealStories")
+	ns, host := realStory(n)
+	require.NoError(t, env.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	stories.Store(t.Name(), storyPlace{ns, host})
+	return ns, host
+}
+
+// scoped limits a server a story starts to the story's namespace, then applies edit.
+func scoped(t *testing.T, edit func(*app.Options)) func(*app.Options) {
+	t.Helper()
+	ns, _ := storyOf(t)
+	return func(o *app.Options) {
+		o.WatchNamespaces = []string{ns}
+		if edit != nil {
+			edit(o)
+		}
+	}
+}
+
 // realCluster prepares a namespace for a story beside the real controller-manager: a
 // Ready TidbCluster "basic", its PD (an etcd on a loopback address of its own, port 2379)
 // reachable by TiDB Operator as basic-pd.<namespace>, and a Cluster that plays only
@@ -95,10 +131,7 @@ func stopTiDBOperator() {
 func realCluster(t *testing.T) (*testenv.Cluster, *clientv3.Client) {
 	t.Helper()
 	tidb := tidbOperator(t)
-	n := realStories.Add(1)
-	require.LessOrEqual(t, n, int32(maxRealStories), "raise maxRealStories")
-	ns, host := realStory(n)
-	require.NoError(t, env.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	ns, host := storyOf(t)
 	_, pd := etcdtest.StartT(t, etcdtest.Options{Host: host})
 	op := testenv.NewCluster(env.Client, ns)
 	op.PD = pd
@@ -110,8 +143,10 @@ func realCluster(t *testing.T) (*testenv.Cluster, *clientv3.Client) {
 	}))
 	runOperator(t, op)
 	t.Cleanup(func() {
-		if t.Failed() {
+		// E2E_TRACE=1 shows this for passing stories too.
+		if t.Failed() || os.Getenv("E2E_TRACE") == "1" {
 			t.Logf("tidb-controller-manager log (last lines about %s):\n%s", op.Namespace, logAbout(tidb.Log(), op.Namespace, 60))
+			t.Logf("tidb-controller-manager's updates of Backups in %s (through the proxy):\n%s", op.Namespace, lines(tidb.Proxy.Writes(op.Namespace, "")))
 		}
 	})
 	return op, pd
@@ -127,6 +162,16 @@ func entryReason(b *unstructured.Unstructured, condType string) string {
 		}
 	}
 	return ""
+}
+
+// lines formats one item a line.
+func lines[T fmt.Stringer](items []T) string {
+	var b strings.Builder
+	for _, i := range items {
+		b.WriteString(i.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // logAbout returns the last n lines of a log that mention s.
@@ -147,6 +192,7 @@ func logAbout(log, s string, n int) string {
 // Job after each retry the reconciler starts, and once log-start succeeds (BR registered
 // the task in PD) its tracker finds the task and leaves the Backup running.
 func TestRealOperatorRerunsAfterTheHandOff(t *testing.T) {
+	t.Parallel() // a story of its own namespace (storyOf)
 	startReconciler(t)
 	op, _ := realCluster(t)
 	op.Script("pitr", testenv.BRError, testenv.PodDeath, testenv.Succeed)
@@ -171,15 +217,17 @@ func TestRealOperatorRerunsAfterTheHandOff(t *testing.T) {
 // fights the operator's writes, writes no duplicate record, and comes to rest. (Tasks
 // paused by an error: pause_test.go.)
 func TestRealOperatorTrackerInterplay(t *testing.T) {
+	t.Parallel() // a story of its own namespace (storyOf)
 	for _, probe := range []bool{false, true} {
 		t.Run(fmt.Sprintf("kernel probe %v", probe), func(t *testing.T) {
+			t.Parallel()
 			op, pd := realCluster(t)
-			s, err := env.StartReconciler(t.Context(), testLog(), func(o *app.Options) {
+			s, err := env.StartReconciler(t.Context(), testLog(), scoped(t, func(o *app.Options) {
 				if probe {
 					o.KernelProbe = app.KernelProbePDEtcd
 					o.KernelPDEndpoint = pd.Endpoints()[0]
 				}
-			})
+			}))
 			require.NoError(t, err)
 			t.Cleanup(func() { assert.NoError(t, s.Stop()) })
 			ctx := t.Context()

@@ -53,6 +53,7 @@ func explainJSON(t *testing.T, ns, name string, extra ...string) *reconciler.Exp
 // Operator and, at each point, compares explain's answer with what the server did:
 // the retry it scheduled (the record it wrote), the limit it gave up on, the rest after.
 func TestExplainAgreesWithTheServer(t *testing.T) {
+	t.Parallel() // a story of its own namespace (storyOf)
 	startReconciler(t)
 	op, pd := realCluster(t)
 	ctx := t.Context()
@@ -412,14 +413,15 @@ func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { r
 // beside an enforcing server that carries the story to its end. Every request the shadow
 // server makes is counted: none may write, except its Events.
 func TestShadowModeWritesNothing(t *testing.T) {
+	t.Parallel() // a story of its own namespace (storyOf)
 	counter := &writeCounter{}
 	port, err := testenv.FreePort()
 	require.NoError(t, err)
-	shadow, err := env.RunApp(t.Context(), testLog(), func(o *app.Options) {
+	shadow, err := env.RunApp(t.Context(), testLog(), scoped(t, func(o *app.Options) {
 		o.Components = []string{app.ComponentReconciler}
 		o.Mode = app.ReconcilerModeShadow
 		o.MetricsBindAddress = fmt.Sprintf("127.0.0.1:%d", port)
-	}, app.WithRestConfig(counter.wrap(env.Config)))
+	}), app.WithRestConfig(counter.wrap(env.Config)))
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, shadow.Stop()) })
 	op := operator(t)
@@ -535,12 +537,13 @@ func createLogProbe(t *testing.T, ns string) map[string]any {
 // TestNamespacePolicyInTheReconciler: a log Backup that never met the webhook is retried
 // under its namespace's override (one retry, 1s), not the server's 30s / 5.
 func TestNamespacePolicyInTheReconciler(t *testing.T) {
+	t.Parallel() // a story of its own namespace (storyOf)
 	op := operator(t)
 	ctx := t.Context()
 	home := namespace(t)
 	require.NoError(t, env.Client.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: home, Name: "policies"},
 		Data: map[string]string{op.Namespace: "minRetryDuration: 1s\nmaxRetryTimes: 1\nretryTimeout: 1m"}}))
-	r, err := env.StartReconciler(ctx, testLog(), func(o *app.Options) { o.NamespacePolicies = home + "/policies" })
+	r, err := env.StartReconciler(ctx, testLog(), scoped(t, func(o *app.Options) { o.NamespacePolicies = home + "/policies" }))
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, r.Stop()) })
 	op.Script("pitr", testenv.BRError, testenv.BRError)

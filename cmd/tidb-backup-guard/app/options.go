@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/certs"
@@ -130,6 +131,10 @@ type ReconcilerOptions struct {
 	LeaderElectionID string
 	// MaxConcurrentReconciles bounds parallel reconciles.
 	MaxConcurrentReconciles int
+	// WatchNamespaces limits the reconciler to the Backups and Jobs of these namespaces
+	// (its cache watches only them); empty: every namespace. One server per tenant can
+	// then enforce each tenant's own settings.
+	WatchNamespaces []string
 	// NonRetryableErrors are failure substrings the reconciler does not retry.
 	NonRetryableErrors []string
 	// WriteGuardLimit writes of one Backup in a burst, refilled over WriteGuardWindow,
@@ -297,6 +302,8 @@ func (o *ReconcilerOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "Namespace of the leader-election Lease; empty: the pod's.")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "Name of the leader-election Lease.")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", o.MaxConcurrentReconciles, "Backups reconciled in parallel.")
+	fs.StringSliceVar(&o.WatchNamespaces, "watch-namespaces", o.WatchNamespaces,
+		"Reconcile only the Backups of these namespaces (comma-separated); empty: every namespace.")
 	fs.StringSliceVar(&o.NonRetryableErrors, "non-retryable-errors", o.NonRetryableErrors,
 		"Substrings of a failure's reason or message that retrying cannot fix (case-insensitive); an empty value retries everything.")
 	fs.IntVar(&o.WriteGuardLimit, "write-guard-limit", o.WriteGuardLimit,
@@ -453,6 +460,11 @@ func (o *ReconcilerOptions) Validate(fldPath *field.Path, runs bool) field.Error
 	var errs field.ErrorList
 	if o.MaxConcurrentReconciles < 1 {
 		errs = append(errs, field.Invalid(fldPath.Child("--max-concurrent-reconciles"), o.MaxConcurrentReconciles, "must be at least 1"))
+	}
+	for i, ns := range o.WatchNamespaces {
+		for _, msg := range validation.IsDNS1123Label(ns) {
+			errs = append(errs, field.Invalid(fldPath.Child("--watch-namespaces").Index(i), ns, msg))
+		}
 	}
 	if runs && o.LeaderElect && o.LeaderElectionID == "" {
 		errs = append(errs, field.Required(fldPath.Child("--leader-election-id"), "leader election needs a Lease name"))

@@ -52,6 +52,7 @@ func newReconcilerManager(o *Options, h *hooks, cfg defaults.Config, policies de
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		Cache: cache.Options{
+			DefaultNamespaces: watchNamespaces(o.WatchNamespaces),
 			// Cached objects are only ever read for decisions (writes follow a fresh read),
 			// so they keep only what decisions read.
 			DefaultTransform: cache.TransformStripManagedFields(),
@@ -130,6 +131,18 @@ func addKernelProbe(mgr manager.Manager, r *reconciler.Reconciler, o *Options, l
 	}
 	r.Kernel = p
 	return mgr.Add(p)
+}
+
+// watchNamespaces is the cache's namespace selection: nil (every namespace) or the named ones.
+func watchNamespaces(names []string) map[string]cache.Config {
+	if len(names) == 0 {
+		return nil
+	}
+	m := make(map[string]cache.Config, len(names))
+	for _, n := range names {
+		m[n] = cache.Config{}
+	}
+	return m
 }
 
 func backupObject() client.Object {
