@@ -90,6 +90,9 @@ func TestOptionsValidate(t *testing.T) {
 		{name: "write guard without a window", args: []string{"--write-guard-window=0s"}, want: []e{{field.ErrorTypeInvalid, "--write-guard-window"}}},
 		{name: "write guard without a cooldown", args: []string{"--write-guard-cooldown=0s"}, want: []e{{field.ErrorTypeInvalid, "--write-guard-cooldown"}}},
 		{name: "write guard off ignores its durations", args: []string{"--write-guard-limit=0", "--write-guard-window=0s"}},
+		{name: "watched namespaces", args: []string{"--watch-namespaces=tenant-a,tenant-b"}},
+		{name: "a watched namespace that cannot be one", args: []string{"--watch-namespaces=tenant-a,Tenant_B"},
+			want: []e{{field.ErrorTypeInvalid, "--watch-namespaces[1]"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
