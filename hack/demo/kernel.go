@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/kernel"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/etcdtest"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
 )
@@ -22,7 +24,8 @@ func kernelStory(ctx context.Context, s *story, k kubectl, pdEndpoint string) er
 	heading("A log-start whose pod died after BR registered the task is recovered, not re-run")
 	fmt.Printf("An etcd at %s stands in for PD. The demo writes the task there as BR does\n", pdEndpoint)
 	fmt.Println("(/tidb/br-stream/info/pitr-registered, a protobuf StreamBackupTaskInfo), then kills the pod.")
-	const startTS = 449532234876551170
+	// The task starts now, by the demo's clock, so that the lag it shows is seconds.
+	startTS := kernel.TSO(time.Now())
 	if err := etcdtest.PutTask(ctx, s.pd, "pitr-registered", startTS); err != nil {
 		return err
 	}

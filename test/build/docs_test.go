@@ -89,3 +89,21 @@ func TestAnchors(t *testing.T) {
 	got := anchors("# Title\n## The hand-off, and why it converges\n```\n# not a heading\n```\n## `explain`: why?\n## Twice\n## Twice\n")
 	assert.Equal(t, map[string]bool{"title": true, "the-hand-off-and-why-it-converges": true, "explain-why": true, "twice": true, "twice-1": true}, got)
 }
+
+// Every alert of the chart's PrometheusRule points its runbook_url at a section of
+// docs/operations.md named after it.
+func TestAlertRunbooksExist(t *testing.T) {
+	rule, err := os.ReadFile(filepath.Join(root, "charts", "tidb-backup-guard", "templates", "prometheusrule.yaml"))
+	require.NoError(t, err)
+	ops, err := os.ReadFile(filepath.Join(root, "docs", "operations.md"))
+	require.NoError(t, err)
+	have := anchors(string(ops))
+	alerts := regexp.MustCompile(`- alert: (\S+)`).FindAllStringSubmatch(string(rule), -1)
+	urls := regexp.MustCompile(`runbook_url: "\{\{ \$r\.runbookBaseURL \}\}#(\S+)"`).FindAllStringSubmatch(string(rule), -1)
+	require.NotEmpty(t, alerts)
+	require.Len(t, urls, len(alerts), "one runbook_url per alert")
+	for i, a := range alerts {
+		assert.Equal(t, strings.ToLower(a[1]), urls[i][1], "alert %s", a[1])
+		assert.True(t, have[urls[i][1]], "docs/operations.md has no section for %s", a[1])
+	}
+}

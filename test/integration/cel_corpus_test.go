@@ -13,7 +13,7 @@ import (
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
 )
 
-// Rows of the README's table "What CEL cannot do" that the corpus shows.
+// Rows of docs/cel-mode.md's table "What CEL cannot do" that the corpus shows.
 const (
 	rowOneError   = "one error at a time"
 	rowEscaping   = "values quoted as written"

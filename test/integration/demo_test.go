@@ -4,12 +4,15 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/kernel"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
 )
 
@@ -46,11 +49,19 @@ func TestDemo(t *testing.T) {
 		`tidb_backup_guard_log_backup_recoveries_total{command="log-start",namespace="default"} 1`,
 		`tidb_backup_guard_log_backups_waiting_for_retry{command="log-start",namespace="default"} 0`,
 		"log-start is Complete after 1 run(s)\n  no second run: status.commitTs is the task's start ts",
-		"449532234876551170",
 		"RecoveredFromKernel",
 		"Backups in namespace default kept their resourceVersion for 3s.",
 		"Demo complete.",
 	} {
 		assert.Contains(t, string(out), want)
 	}
+	// It reads clean: no client-go error lines, and the task it registers starts now, so
+	// its commitTs is a time of this run and no lag is counted in hours.
+	assert.NotRegexp(t, `(?m)^[EW]\d{4} `, string(out), "klog lines in the demo's output")
+	assert.NotRegexp(t, `lag \d+h`, string(out))
+	m := regexp.MustCompile(`COMMITTS\s+PHASE\s+RECORD\n(\d+)\s+Complete`).FindStringSubmatch(string(out))
+	require.NotNil(t, m, "the recovered Backup's commitTs")
+	ts, err := strconv.ParseUint(m[1], 10, 64)
+	require.NoError(t, err)
+	assert.WithinDuration(t, time.Now(), kernel.PhysicalTime(ts), 10*time.Minute, "the task's start ts is from the demo's clock")
 }

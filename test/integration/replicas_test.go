@@ -42,8 +42,9 @@ func assertRecoveredOnce(t *testing.T, op *testenv.Cluster) {
 func TestLeaderElection(t *testing.T) {
 	t.Parallel() // a story of its own namespace (storyOf)
 	const lease = "tidb-backup-guard-e2e"
+	ns, _ := storyOf(t) // the Lease too is the story's own
 	startReplicas(t, 2, func(o *app.Options) {
-		o.LeaderElect, o.LeaderElectionNamespace, o.LeaderElectionID = true, "default", lease
+		o.LeaderElect, o.LeaderElectionNamespace, o.LeaderElectionID = true, ns, lease
 	})
 	op := operator(t)
 	op.Script("pitr", testenv.BRError, testenv.PodDeath, testenv.Succeed)
@@ -51,7 +52,7 @@ func TestLeaderElection(t *testing.T) {
 	assertRecoveredOnce(t, op)
 
 	l := &coordinationv1.Lease{}
-	require.NoError(t, env.Client.Get(t.Context(), client.ObjectKey{Namespace: "default", Name: lease}, l))
+	require.NoError(t, env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: lease}, l))
 	require.NotNil(t, l.Spec.HolderIdentity)
 	assert.NotEmpty(t, *l.Spec.HolderIdentity)
 }

@@ -89,8 +89,8 @@ func stopTiDBOperator() {
 	}
 }
 
-// stories maps each test to its story: the namespace and the PD address it was given.
-var stories sync.Map // test name -> storyPlace
+// storyPlaces maps each test to its story: the namespace and the PD address it was given.
+var storyPlaces sync.Map // test name -> storyPlace
 
 type storyPlace struct{ namespace, pdHost string }
 
@@ -100,14 +100,14 @@ type storyPlace struct{ namespace, pdHost string }
 // story's server acts on another's Backups.
 func storyOf(t *testing.T) (namespace, pdHost string) {
 	t.Helper()
-	if p, ok := stories.Load(t.Name()); ok {
+	if p, ok := storyPlaces.Load(t.Name()); ok {
 		return p.(storyPlace).namespace, p.(storyPlace).pdHost
 	}
 	n := realStories.Add(1)
 	require.LessOrEqual(t, n, int32(maxRealStories), "raise maxRealStories")
 	ns, host := realStory(n)
 	require.NoError(t, env.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
-	stories.Store(t.Name(), storyPlace{ns, host})
+	storyPlaces.Store(t.Name(), storyPlace{ns, host})
 	return ns, host
 }
 

@@ -79,7 +79,13 @@ func (e *Env) StartTiDBOperator(ctx context.Context, selector string, hosts map[
 		bin, "-tidb-backup-manager-image=pingcap/tidb-backup-manager:test", "-v=4", "-logtostderr=true",
 		// Short leader election: a controller-manager of an earlier test run may have
 		// left its Lease behind.
-		"-leader-lease-duration=4s", "-leader-renew-deadline=3s", "-leader-retry-period=1s"}
+		"-leader-lease-duration=4s", "-leader-renew-deadline=3s", "-leader-retry-period=1s",
+		// One controller-manager serves every story at once (they run in parallel). At
+		// client-go's default 5 QPS it throttled itself: a sync waited 11 s for its turn, so
+		// stories timed out and Settle's 3 s hold passed between two of its writes. A
+		// cluster with that many Backups at once is set up the same way (the chart's
+		// kubeClientQPS, kubeClientBurst and workers).
+		"-kube-client-qps=200", "-kube-client-burst=400", "-workers=16"}
 	if selector != "" {
 		args = append(args, "-selector="+selector)
 	}

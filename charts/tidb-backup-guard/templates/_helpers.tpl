@@ -71,14 +71,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/*
 The admission mode in effect: admission.mode, with auto resolved by what the cluster
-serves (CEL where MutatingAdmissionPolicy v1 is, Kubernetes 1.36 and later).
+serves (CEL where MutatingAdmissionPolicy v1 is, Kubernetes 1.36 and later). Only auto
+consults the capabilities: a user who names cel has decided, and GitOps tools render
+offline, where helm knows no API versions. On a cluster without the API, the apply of an
+explicit cel fails with the API server's own error.
 */}}
 {{- define "tidb-backup-guard.admissionMode" -}}
-{{- $hasMAP := .Capabilities.APIVersions.Has "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy" }}
 {{- if eq .Values.admission.mode "auto" }}
-{{- if $hasMAP }}cel{{ else }}webhook{{ end }}
-{{- else if eq .Values.admission.mode "cel" }}
-{{- if not $hasMAP }}{{ fail "admission.mode cel needs MutatingAdmissionPolicy admissionregistration.k8s.io/v1 (Kubernetes 1.36 or later); use webhook or auto" }}{{ end }}cel
+{{- if .Capabilities.APIVersions.Has "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy" }}cel{{ else }}webhook{{ end }}
+{{- else if eq .Values.admission.mode "cel" }}cel
 {{- else }}webhook
 {{- end }}
 {{- end }}
