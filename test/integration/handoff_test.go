@@ -6,11 +6,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	batchv1 "k8s.io/api/batch/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app"
 	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/etcdtest"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
@@ -51,6 +53,26 @@ func holdStaleErrorPauseWrites(t *testing.T, op *testenv.Cluster, name string, l
 	})
 	t.Cleanup(h.Stop)
 	return h
+}
+
+// startServerHandingOffAfterTiDBOperator starts the story's server through a proxy of its
+// own that holds each of its hand-offs (an update writing status.phase Paused) until one
+// of TiDB Operator's stale writes is held: however slow TiDB Operator is, its write was
+// decided before the hand-off. limit bounds how many (0: all), as for theirs.
+func startServerHandingOffAfterTiDBOperator(t *testing.T, op *testenv.Cluster, pd *clientv3.Client, probe bool, theirs *testenv.Hold, limit int) {
+	t.Helper()
+	proxy, err := testenv.StartAPIProxy(env.Config, env.Client)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = proxy.Close() })
+	ours := proxy.AddHold(&testenv.Hold{
+		Namespace: op.Namespace, Name: "pitr",
+		Match:   func(obj map[string]any) bool { return backupPhase(&unstructured.Unstructured{Object: obj}) == "Paused" },
+		Release: func(*unstructured.Unstructured) bool { return theirs.Waiting() > 0 },
+		MaxHold: time.Minute,
+		Limit:   limit,
+	})
+	t.Cleanup(ours.Stop)
+	startWatchingReconciler(t, pd, probe, nil, app.WithRestConfig(proxy.RestConfig()))
 }
 
 // pausedWhileTiDBOperatorWatches runs name, pauses its task by an error and waits until TiDB
@@ -94,7 +116,7 @@ func TestHandOffOverwrittenByTiDBOperatorIsHandedOffAgain(t *testing.T) {
 			op.Advance = true
 			pausedWhileTiDBOperatorWatches(t, op, "pitr")
 			hold := holdStaleErrorPauseWrites(t, op, "pitr", overwritten)
-			startWatchingReconciler(t, pd, probe, nil)
+			startServerHandingOffAfterTiDBOperator(t, op, pd, probe, hold, overwritten)
 
 			b := resumedOnce(t, op, "pitr", probe)
 			assertHeldUntilHandOffs(t, hold, overwritten)
@@ -124,7 +146,7 @@ func TestHandOffOverwrittenEveryTimeGivesUp(t *testing.T) {
 	op.Advance = true
 	pausedWhileTiDBOperatorWatches(t, op, "pitr")
 	hold := holdStaleErrorPauseWrites(t, op, "pitr", 0)
-	startWatchingReconciler(t, pd, true, nil)
+	startServerHandingOffAfterTiDBOperator(t, op, pd, true, hold, 0)
 
 	eventually(t, op.Namespace, "pitr", 3*time.Minute, "given up", gaveUp)
 	hold.Stop()

@@ -35,9 +35,10 @@ var pausePolicy = map[string]any{"minRetryDuration": "2s", "maxRetryTimes": int6
 
 // startWatchingReconciler runs the reconciler with short watch and probe intervals; with
 // probe, its kernel probe reads pd.
-func startWatchingReconciler(t *testing.T, pd *clientv3.Client, probe bool, edit func(*app.Options)) {
+func startWatchingReconciler(t *testing.T, pd *clientv3.Client, probe bool, edit func(*app.Options), hooks ...app.Hook) {
 	t.Helper()
-	s, err := env.StartReconciler(t.Context(), testLog(), scoped(t, func(o *app.Options) {
+	s, err := env.RunApp(t.Context(), testLog(), scoped(t, func(o *app.Options) {
+		o.Components = []string{app.ComponentReconciler}
 		o.WatchInterval = time.Second
 		if probe {
 			o.KernelProbe = app.KernelProbePDEtcd
@@ -48,7 +49,7 @@ func startWatchingReconciler(t *testing.T, pd *clientv3.Client, probe bool, edit
 		if edit != nil {
 			edit(o)
 		}
-	}))
+	}), hooks...)
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, s.Stop()) })
 }

@@ -24,7 +24,7 @@ import (
 )
 
 // APIProxy is an HTTP reverse proxy (net/http/httputil) in front of the API server for
-// one client under test, TiDB Operator's controller-manager. It forwards every request
+// one client under test: TiDB Operator's controller-manager, or a story's own server. It forwards every request
 // with the administrator's credentials, watches included, and lets a story hold chosen
 // writes of that client to one Backup: a race between its writes and ours then happens
 // in the order the story names, every time, instead of once in a while.
@@ -100,6 +100,9 @@ func StartAPIProxy(cfg *rest.Config, check client.Client) (*APIProxy, error) {
 	return p, nil
 }
 
+// RestConfig reaches the API server through the proxy, for a client in this process.
+func (p *APIProxy) RestConfig() *rest.Config { return &rest.Config{Host: p.URL} }
+
 // WriteKubeconfig writes a kubeconfig that reaches the API server through the proxy.
 func (p *APIProxy) WriteKubeconfig(path string) error {
 	cfg := clientcmdapi.NewConfig()
@@ -158,6 +161,7 @@ type Hold struct {
 	once    sync.Once
 	mu      sync.Mutex
 	held    []HeldWrite
+	waiting int
 }
 
 // HeldWrite is one update the proxy held.
@@ -183,6 +187,13 @@ func (p *APIProxy) AddHold(h *Hold) *Hold {
 
 // Stop ends the hold: updates held now go on, and no more are held.
 func (h *Hold) Stop() { h.once.Do(func() { close(h.stopped) }) }
+
+// Waiting is how many updates are held right now.
+func (h *Hold) Waiting() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.waiting
+}
 
 // Held returns the updates held so far.
 func (h *Hold) Held() []HeldWrite {
@@ -247,9 +258,13 @@ func (p *APIProxy) hold(r *http.Request) *Write {
 		return note
 	}
 	w := HeldWrite{ResourceVersion: note.ResourceVersion, Phase: phase, Held: note.Sent}
+	h.mu.Lock()
+	h.waiting++
+	h.mu.Unlock()
 	w.Released = h.wait(r.Context(), p.check)
 	w.Forwarded = time.Now()
 	h.mu.Lock()
+	h.waiting--
 	h.held = append(h.held, w)
 	h.mu.Unlock()
 	return note
@@ -267,7 +282,7 @@ func (h *Hold) take(obj map[string]any) bool {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.Limit > 0 && len(h.held) >= h.Limit {
+	if h.Limit > 0 && len(h.held)+h.waiting >= h.Limit {
 		return false
 	}
 	return true

@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/kernel"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/etcdtest"
 )
 
@@ -103,8 +104,11 @@ func (f *Cluster) Runs(backup string) int {
 
 const logStart = "log-start"
 
-// CommitTs is the start ts of every log backup task the Cluster's BR registers.
-const CommitTs uint64 = 443017185945960449
+// startTS is the start ts BR gives a log backup task it registers now: PD's current TSO,
+// so that the task's checkpoint (its start ts, until it advances) is a time of this run
+// and its lag is seconds. A fixed old start ts made a running task three years behind,
+// and a reconciler that looked at it before the story set its checkpoint reported that.
+func startTS() uint64 { return kernel.TSO(time.Now()) }
 
 // JobName is TiDB Operator's Job name for a Backup's log-start.
 func JobName(backup string) string { return "backup-" + backup + "-" + logStart }
@@ -300,13 +304,14 @@ func (f *Cluster) finish(ctx context.Context, backup string, job *batchv1.Job, o
 	var err error
 	switch outcome {
 	case Succeed:
-		if err := f.registerTask(ctx, backup); err != nil {
+		ts := startTS()
+		if err := f.registerTask(ctx, backup, ts); err != nil {
 			return err
 		}
 		err = f.UpdateBackup(ctx, backup, func(o map[string]any) {
 			setEntry(o, "Complete", nil)
 			_ = unstructured.SetNestedField(o, "Running", "status", "phase")
-			_ = unstructured.SetNestedField(o, strconv.FormatUint(CommitTs, 10), "status", "commitTs")
+			_ = unstructured.SetNestedField(o, strconv.FormatUint(ts, 10), "status", "commitTs")
 		})
 	case BRError:
 		err = f.UpdateBackup(ctx, backup, brFailed("[BR:Common:ErrFailedToConnect] failed to connect to PD"))
@@ -318,13 +323,14 @@ func (f *Cluster) finish(ctx context.Context, backup string, job *batchv1.Job, o
 			_ = unstructured.SetNestedField(o, "Running", "status", "phase")
 		})
 	case CommitThenPodDeath:
-		if err := f.registerTask(ctx, backup); err != nil {
+		ts := startTS()
+		if err := f.registerTask(ctx, backup, ts); err != nil {
 			return err
 		}
 		err = f.UpdateBackup(ctx, backup, func(o map[string]any) {
 			setEntry(o, "Running", nil)
 			_ = unstructured.SetNestedField(o, "Running", "status", "phase")
-			_ = unstructured.SetNestedField(o, strconv.FormatUint(CommitTs, 10), "status", "commitTs")
+			_ = unstructured.SetNestedField(o, strconv.FormatUint(ts, 10), "status", "commitTs")
 		})
 	}
 	if err != nil {
@@ -344,11 +350,11 @@ func (f *Cluster) finish(ctx context.Context, backup string, job *batchv1.Job, o
 
 // registerTask is BR registering a log-start's task in PD (when the Cluster has one), as it
 // does before the backup-manager reports success.
-func (f *Cluster) registerTask(ctx context.Context, backup string) error {
+func (f *Cluster) registerTask(ctx context.Context, backup string, startTS uint64) error {
 	if f.PD == nil {
 		return nil
 	}
-	if err := etcdtest.PutTask(ctx, f.PD, backup, CommitTs); err != nil {
+	if err := etcdtest.PutTask(ctx, f.PD, backup, startTS); err != nil {
 		return fmt.Errorf("register task %s in PD: %w", backup, err)
 	}
 	return nil
