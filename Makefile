@@ -39,7 +39,7 @@ test: lint ## Run every test, integration suites against a real API server inclu
 	KUBEBUILDER_ASSETS=$$assets $$assets/gotestsum --format pkgname --jsonfile bin/test.json -- \
 		-count=1 -timeout 30m -parallel $(PARALLEL) ./... || rc=$$?; \
 	echo "The ten slowest tests (gotestsum tool slowest; all of them: bin/test.json):"; \
-	$$assets/gotestsum tool slowest --jsonfile bin/test.json --threshold 1ms | head -n 10; \
+	$$assets/gotestsum tool slowest --jsonfile bin/test.json --threshold 1ms | sed -n 1,10p; \
 	exit $$rc
 
 stress: ## Run the integration stories matching RUN: COUNT (20) rounds, or COPIES at once; counts per story.

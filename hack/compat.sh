@@ -15,7 +15,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 versions=("$@")
 [ ${#versions[@]} -gt 0 ] || versions=(v1.6.6 v1.6.5 v1.6.0 v1.5.4)
-run=${COMPAT_RUN:-'TestRealOperator|TestLogStart|TestRetries|TestRetryTimeout|TestPodDeath|TestRestartMidBackoff|TestConcurrentWriter|TestLiveOldPod|TestAPIServerOutage|TestReconcilerKilled|TestWebhookDown|TestKernel|TestLeaderElection|TestTwoReconcilers|TestFailedLogStart|TestWriteGuard|TestErrorPaused|TestPausedAgain|TestGCPassing|TestManualPause|TestFalseTaskNotFound|TestOperatorPauseRecords|TestCheckpointLag'}
+run=${COMPAT_RUN:-'TestRealOperator|TestLogStart|TestRetries|TestRetryTimeout|TestPodDeath|TestRestartMidBackoff|TestConcurrentWriter|TestLiveOldPod|TestAPIServerOutage|TestReconcilerKilled|TestWebhookDown|TestKernel|TestLeaderElection|TestTwoReconcilers|TestFailedLogStart|TestWriteGuard|TestErrorPaused|TestPausedAgain|TestGCPassing|TestManualPause|TestFalseTaskNotFound|TestOperatorPauseRecords|TestCheckpointLag|TestHandOff'}
 
 base=$("$here/envtest-assets.sh" | tail -n 1) || exit 1
 cache_root=${ASSETS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tidb-backup-guard}
@@ -63,7 +63,7 @@ EOF
 	done
 	echo "$v" >"$dir/tidb-operator-version"
 	log "$v: running the stories beside it"
-	if (cd "$root" && KUBEBUILDER_ASSETS="$dir" go test -count=1 -timeout 30m ./test/integration/ -run "$run" -v >"$dir/test.log" 2>&1); then
+	if (cd "$root" && KUBEBUILDER_ASSETS="$dir" go test -count=1 -timeout 30m -parallel "${PARALLEL:-12}" ./test/integration/ -run "$run" -v >"$dir/test.log" 2>&1); then
 		result[$v]=passed
 	else
 		result[$v]="failed: $(grep -E '^--- FAIL' "$dir/test.log" | tr '\n' ' ' | cut -c1-300) (see $dir/test.log)"

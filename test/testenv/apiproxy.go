@@ -151,10 +151,12 @@ type Hold struct {
 	MaxHold time.Duration
 	// Limit bounds how many updates are held in all; 0: no bound.
 	Limit int
-	// Settle delays the answer to an update that Match picks but that arrives when
-	// Release already holds (for TiDB Operator: its write re-applied on the newest copy
-	// after a held one conflicted), so that the client's informer has that write before
-	// its next sync reads the cache, as it has when it is not slowed down.
+	// Settle delays the answer to a held update once released, and to an update that
+	// Match picks but that arrives when Release already holds (for TiDB Operator: its
+	// write re-applied on the newest copy after the held one conflicted). Its informer
+	// then has the change that caused the conflict before it retries, and its own write
+	// before its next sync reads the cache, as when it is not slowed down; under load
+	// its five quick retries could otherwise all run on the old copy and give up.
 	Settle time.Duration
 
 	stopped chan struct{}
@@ -262,6 +264,11 @@ func (p *APIProxy) hold(r *http.Request) *Write {
 	h.waiting++
 	h.mu.Unlock()
 	w.Released = h.wait(r.Context(), p.check)
+	if w.Released {
+		// Its answer (a conflict, the Backup having changed meanwhile) comes once the
+		// client's informer has the change: its retry then re-applies its decision on it.
+		note.settle = h.Settle
+	}
 	w.Forwarded = time.Now()
 	h.mu.Lock()
 	h.waiting--
