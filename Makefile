@@ -11,6 +11,9 @@ BUILD := CGO_ENABLED=0 go build -trimpath -tags grpcnotrace -ldflags "$(LDFLAGS)
 
 # Assets are built on first use; the script prints their directory last. The demo needs
 # only the control plane, kubectl and TiDB Operator (no helm, staticcheck or promtool).
+# promtool (test/alerts) is the slowest of the rest to build; it is built once, without
+# Prometheus's service-discovery plugins, which its rule tests never use: measured options
+# and the reason in hack/envtest-assets.sh.
 ASSETS = $$(hack/envtest-assets.sh | tail -n 1)
 DEMO_ASSETS = $$(hack/envtest-assets.sh etcd kube-apiserver kubectl tidb-operator | tail -n 1)
 

@@ -71,9 +71,17 @@ want kubectl && build kubectl kube k8s.io/kubernetes/cmd/kubectl -ldflags "$k8s_
 want helm && build helm helm helm.sh/helm/v3/cmd/helm
 want staticcheck && build staticcheck lint honnef.co/go/tools/cmd/staticcheck
 want tidb-operator && build tidb-controller-manager tidb-operator github.com/pingcap/tidb-operator/cmd/controller-manager
-# Named after its version (not part of the directory's name, so adding it built nothing
-# else anew): test/alerts runs the one it finds.
-want promtool && build "promtool-$prom" prometheus github.com/prometheus/prometheus/cmd/promtool
+# Named after its version and build (not part of the directory's name, so adding it built
+# nothing else anew): test/alerts runs the one it finds.
+# promtool is built without Prometheus's service-discovery plugins (-tags remove_all_sd):
+# test/alerts only runs `promtool check rules` and `test rules`, which need none of them.
+# Measured: 18% fewer packages (1,117 of 1,364), a 77 MB binary instead of 123 MB, and a
+# shorter first build (docs/development.md). Testing the rules in-process is not an
+# option: promtool's rule-test runner is its main package, not a library.
+if want promtool; then
+	[ -x "$dir/promtool-$prom-nosd" ] || rm -f "$dir"/promtool-*
+	build "promtool-$prom-nosd" prometheus github.com/prometheus/prometheus/cmd/promtool -tags remove_all_sd
+fi
 # gotestsum runs make test's go test and lists its slowest tests; the link names the
 # version this checkout pins.
 if want gotestsum; then
