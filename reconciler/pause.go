@@ -469,6 +469,14 @@ func putBack(in Input, cmd string) Decision {
 		return none
 	}
 	now := in.Now
+	// Only a reading of PD taken after TiDB Operator wrote its record can contradict it:
+	// the probe reuses a reading for its cache TTL, and an older one may predate the pause
+	// or the loss the record reports (seen under load: a manual pause "put back" from a
+	// reading taken before it). Its times have whole seconds, hence the extra second.
+	if !k.At.After(reason.Time.Add(time.Second)) {
+		return Decision{Action: ActWait, Command: CmdStart, RequeueAfter: time.Second,
+			Message: "the cluster's reading of the task predates TiDB Operator's record; waiting for a newer one"}
+	}
 	if last, ok := e.Conds[PhaseComplete]; ok && last.Reason == ReasonRecoveredFromKernel && now.Sub(last.Time) < cooldown {
 		if reason.Reason == operatorErrorPaused {
 			return Decision{Action: ActWait, Command: CmdStart, RequeueAfter: last.Time.Add(cooldown).Sub(now)}

@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +40,9 @@ type APIProxy struct {
 	mu     sync.Mutex
 	holds  []*Hold
 	writes []Write
+	// delivered is the newest resourceVersion of each Backup (namespace/name) that a
+	// watch response has passed on to the client: what its informer can have.
+	delivered map[string]uint64
 }
 
 // Write is one update of a Backup the client sent through the proxy.
@@ -51,7 +55,7 @@ type Write struct {
 	Sent time.Time
 	Code int
 
-	settle time.Duration // how long the answer waits (Hold.Settle)
+	settle time.Duration // the longest the answer waits for the client's watch (Hold.Settle)
 }
 
 // StartAPIProxy starts a proxy to the API server of cfg. check is the client a Hold's
@@ -69,7 +73,7 @@ func StartAPIProxy(cfg *rest.Config, check client.Client) (*APIProxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &APIProxy{URL: "http://" + ln.Addr().String(), check: check}
+	p := &APIProxy{URL: "http://" + ln.Addr().String(), check: check, delivered: map[string]uint64{}}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
@@ -81,8 +85,14 @@ func StartAPIProxy(cfg *rest.Config, check client.Client) (*APIProxy, error) {
 		ErrorLog:      nil,
 	}
 	rp.ModifyResponse = func(resp *http.Response) error {
+		if resp.Request.Method == http.MethodGet && resp.Request.URL.Query().Get("watch") == "true" &&
+			strings.Contains(resp.Request.URL.Path, "/backups") {
+			resp.Body = p.trackWatch(resp.Body)
+		}
 		if w, ok := resp.Request.Context().Value(writeKey{}).(*Write); ok {
-			time.Sleep(w.settle)
+			if w.settle > 0 {
+				p.awaitDelivered(resp.Request.Context(), w.Namespace, w.Name, w.settle)
+			}
 			w.Code = resp.StatusCode
 			p.mu.Lock()
 			p.writes = append(p.writes, *w)
@@ -151,12 +161,15 @@ type Hold struct {
 	MaxHold time.Duration
 	// Limit bounds how many updates are held in all; 0: no bound.
 	Limit int
-	// Settle delays the answer to a held update once released, and to an update that
-	// Match picks but that arrives when Release already holds (for TiDB Operator: its
-	// write re-applied on the newest copy after the held one conflicted). Its informer
-	// then has the change that caused the conflict before it retries, and its own write
-	// before its next sync reads the cache, as when it is not slowed down; under load
-	// its five quick retries could otherwise all run on the old copy and give up.
+	// Settle, if set, holds the answer to a held update once released, and to an update
+	// that Match picks but that arrives when Release already holds (for TiDB Operator: its
+	// write re-applied on the newest copy after the held one conflicted), until the
+	// client's own watch has passed on the Backup as it is after that answer (at most
+	// Settle). Its informer then has the change that caused the conflict before it
+	// retries, and its own write before its next sync reads the cache, as when it is not
+	// slowed down. Seen under load without it: its five quick retries all ran on the old
+	// copy and gave up, or its next sync read Paused from a cache that lacked its own
+	// overwrite and ran log-resume, so fewer hand-offs lost than the story forced.
 	Settle time.Duration
 
 	stopped chan struct{}
@@ -195,6 +208,13 @@ func (h *Hold) Waiting() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.waiting
+}
+
+// Spent reports that Limit updates were held (or are held now): no more will be.
+func (h *Hold) Spent() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.Limit > 0 && len(h.held)+h.waiting >= h.Limit
 }
 
 // Held returns the updates held so far.
@@ -336,4 +356,70 @@ func (w HeldWrite) String() string {
 func (w Write) String() string {
 	return fmt.Sprintf("%s %s/%s: update of resourceVersion %s writing phase %s -> %d",
 		w.Sent.Format("15:04:05.000"), w.Namespace, w.Name, w.ResourceVersion, w.Phase, w.Code)
+}
+
+// trackWatch passes a watch response on unchanged and notes, for each Backup event in
+// it, the resourceVersion the client now has.
+func (p *APIProxy) trackWatch(body io.ReadCloser) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		dec := json.NewDecoder(pr)
+		for {
+			var ev struct {
+				Object struct {
+					Metadata struct{ Namespace, Name, ResourceVersion string } `json:"metadata"`
+				} `json:"object"`
+			}
+			if err := dec.Decode(&ev); err != nil {
+				_, _ = io.Copy(io.Discard, pr) // never stall the stream the client reads
+				return
+			}
+			m := ev.Object.Metadata
+			rv, err := strconv.ParseUint(m.ResourceVersion, 10, 64)
+			if err != nil || m.Name == "" {
+				continue
+			}
+			key := m.Namespace + "/" + m.Name
+			p.mu.Lock()
+			if rv > p.delivered[key] {
+				p.delivered[key] = rv
+			}
+			p.mu.Unlock()
+		}
+	}()
+	return &teeCloser{Reader: io.TeeReader(body, pw), body: body, pw: pw}
+}
+
+type teeCloser struct {
+	io.Reader
+	body io.ReadCloser
+	pw   *io.PipeWriter
+}
+
+func (t *teeCloser) Close() error {
+	_ = t.pw.Close()
+	return t.body.Close()
+}
+
+// awaitDelivered waits until the client's watch has passed on the Backup as the API
+// server has it now, at most max.
+func (p *APIProxy) awaitDelivered(ctx context.Context, namespace, name string, max time.Duration) {
+	cur := Empty(BackupGVK)
+	if err := p.check.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, cur); err != nil {
+		return
+	}
+	want, err := strconv.ParseUint(cur.GetResourceVersion(), 10, 64)
+	if err != nil {
+		return
+	}
+	deadline := time.Now().Add(max)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		p.mu.Lock()
+		got := p.delivered[namespace+"/"+name]
+		p.mu.Unlock()
+		if got >= want {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
