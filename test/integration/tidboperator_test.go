@@ -35,18 +35,19 @@ var (
 	tidbMu sync.Mutex
 	tidbOp *testenv.TiDBOperator
 	// realStories numbers the stories beside the real controller-manager: story n has the
-	// namespace e2e-real-n, whose PD listens on 127.0.0.(10+n).
+	// namespace e2e-real-n, whose PD listens on a loopback address of its own (realStory).
 	realStories atomic.Int32
 )
 
 // maxRealStories bounds the namespaces whose PD name the controller-manager knows from
 // its start (Go's resolver may keep an old /etc/hosts for 5 seconds, so the names are
 // there before any story needs one). make stress runs stories many times over: room for
-// 240 (addresses 127.0.0.11 to .250).
-const maxRealStories = 240
+// a thousand.
+const maxRealStories = 1000
 
 func realStory(n int32) (namespace, pdHost string) {
-	return fmt.Sprintf("e2e-real-%d", n), fmt.Sprintf("127.0.0.%d", 10+n)
+	// 127.1.0.0/16 is loopback too, and apart from the API server's 127.0.0.1.
+	return fmt.Sprintf("e2e-real-%d", n), fmt.Sprintf("127.1.%d.%d", n/250, n%250+1)
 }
 
 // tidbOperator returns the shared controller-manager, started on first use (TestMain

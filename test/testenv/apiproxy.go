@@ -272,17 +272,17 @@ func (p *APIProxy) hold(r *http.Request) *Write {
 		}
 	}
 	p.mu.Unlock()
-	if h == nil || !h.take(obj) {
+	if h == nil || !h.matches(obj) {
 		return note
 	}
 	if h.released(r.Context(), p.check) {
 		note.settle = h.Settle
 		return note
 	}
+	if !h.reserve() {
+		return note // Limit reached
+	}
 	w := HeldWrite{ResourceVersion: note.ResourceVersion, Phase: phase, Held: note.Sent}
-	h.mu.Lock()
-	h.waiting++
-	h.mu.Unlock()
 	w.Released = h.wait(r.Context(), p.check)
 	if w.Released {
 		// Its answer (a conflict, the Backup having changed meanwhile) comes once the
@@ -297,21 +297,25 @@ func (p *APIProxy) hold(r *http.Request) *Write {
 	return note
 }
 
-// take reports whether obj is to be held, counting it against Limit.
-func (h *Hold) take(obj map[string]any) bool {
+// matches reports an update the hold is about (it has not stopped, and Match picks it).
+func (h *Hold) matches(obj map[string]any) bool {
 	select {
 	case <-h.stopped:
 		return false
 	default:
 	}
-	if !h.Match(obj) {
-		return false
-	}
+	return h.Match(obj)
+}
+
+// reserve counts an update against Limit, and reports false once Limit is reached. The
+// caller holds it, and counts it as waiting until it goes on.
+func (h *Hold) reserve() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.Limit > 0 && len(h.held)+h.waiting >= h.Limit {
 		return false
 	}
+	h.waiting++
 	return true
 }
 
