@@ -48,7 +48,7 @@ const (
 	// the resume, so only a later one counts as a new pause.
 	operatorRefresh = time.Minute
 	// handOffQuiet: a hand-off is written only once TiDB Operator has not written the
-	// Backup for this long (see handOffWins).
+	// Backup for this long (see quietSince).
 	handOffQuiet = 2 * time.Second
 	// handOffBackoff is the least time between a hand-off and the next after it was lost;
 	// it doubles with each loss, up to maxHandOffBackoff.
@@ -188,7 +188,7 @@ func decidePause(in Input, cmd string) (d Decision, handled bool) {
 // deriving log-start. Such a sync is in flight right after each of its own writes (its
 // write's event starts the next sync at once) and after each of ours.
 //
-// So a hand-off is written only when it can win (handOffWins): TiDB Operator has not
+// So a hand-off is written only when it can win (quietSince): TiDB Operator has not
 // written the Backup for handOffQuiet. Its error-pause writes stamp status.timeSynced, and
 // an overwrite also renews the RetryFailed conditions, so its last write is visible in
 // the object. Never written in reaction to one of its writes, a hand-off races only a
