@@ -82,7 +82,6 @@ func StartAPIProxy(cfg *rest.Config, check client.Client) (*APIProxy, error) {
 		Transport: transport,
 		// Watches stream: pass each event on at once.
 		FlushInterval: -1,
-		ErrorLog:      nil,
 	}
 	rp.ModifyResponse = func(resp *http.Response) error {
 		if resp.Request.Method == http.MethodGet && resp.Request.URL.Query().Get("watch") == "true" &&
@@ -354,7 +353,7 @@ func (w HeldWrite) String() string {
 		how = "released"
 	}
 	return fmt.Sprintf("update of resourceVersion %s writing phase %s, held %s, %s",
-		w.ResourceVersion, w.Phase, w.Forwarded.Sub(w.Held).Round(time.Millisecond), strings.TrimSpace(how))
+		w.ResourceVersion, w.Phase, w.Forwarded.Sub(w.Held).Round(time.Millisecond), how)
 }
 
 func (w Write) String() string {
