@@ -45,7 +45,7 @@ test: lint ## Run every test, integration suites against a real API server inclu
 	$$assets/gotestsum tool slowest --jsonfile bin/test.json --threshold 1ms | sed -n 1,10p; \
 	exit $$rc
 
-stress: ## Run the integration stories matching RUN: COUNT (20) rounds, or COPIES at once; counts per story.
+stress: ## Run the integration stories matching RUN: COUNT (20) rounds, or COUNT (1) rounds of COPIES at once; counts per story.
 	hack/stress.sh
 
 test-compat: ## The stories beside each served TiDB Operator version (VERSIONS="v1.6.6 v1.6.0" for some), and the webhook and chart suites on Kubernetes 1.30 (COMPAT_K8S).

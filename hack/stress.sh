@@ -6,9 +6,10 @@
 #   RUN       go test -run pattern of the stories (required)
 #   COUNT     consecutive rounds, each running the chosen stories in parallel as make test
 #             does (default 20)
-#   COPIES    instead of rounds: this many copies of each chosen story at once (TestStress;
-#             PARALLEL bounds how many run together). Busier than make test on purpose, and
-#             far quicker than rounds: the slowest story sets the time of each round.
+#   COPIES    this many copies of each chosen story at once (TestStress; PARALLEL bounds
+#             how many run together), in COUNT rounds (default 1 with COPIES). Busier than
+#             make test on purpose, and far quicker than rounds of one: the slowest story
+#             sets the time of each round. COPIES=10 COUNT=2 is 20 runs of each story.
 #   PARALLEL  stories at once (default 12)
 #   KUBEBUILDER_ASSETS  the control plane and TiDB Operator to run beside (default: the
 #             pinned ones from hack/envtest-assets.sh; a hack/compat.sh directory works too)
@@ -23,8 +24,8 @@ mkdir -p bin
 log=bin/stress.log
 version=$(cat "$KUBEBUILDER_ASSETS/tidb-operator-version")
 if [ -n "${COPIES:-}" ]; then
-	echo "stress: $COPIES copies at once of each story matching $RUN, beside TiDB Operator $version; log: $log" >&2
-	args=(-count=1 -run '^TestStress$')
+	echo "stress: $COPIES copies at once of each story matching $RUN, ${COUNT:-1} rounds, beside TiDB Operator $version; log: $log" >&2
+	args=(-count="${COUNT:-1}" -run '^TestStress$')
 	export STRESS_RUN=$RUN STRESS_COPIES=$COPIES
 else
 	echo "stress: $RUN, ${COUNT:-20} rounds beside TiDB Operator $version; log: $log" >&2

@@ -82,8 +82,7 @@ func pausedWhileTiDBOperatorWatches(t *testing.T, op *testenv.Cluster, name stri
 	t.Helper()
 	startRunning(t, op, name, pausePolicy)
 	require.NoError(t, etcdtest.PauseByError(t.Context(), op.PD, name, 4, "KV:LogBackup:Io", "disk full on /var/lib/tikv"))
-	// It reads PD at most once a minute.
-	eventually(t, op.Namespace, name, 2*time.Minute, "TiDB Operator records the pause", func(b *unstructured.Unstructured) bool {
+	eventually(t, op.Namespace, name, tiDBOperatorNotices, "TiDB Operator records the pause", func(b *unstructured.Unstructured) bool {
 		return entryReason(b, "RetryFailed") == "LogBackupErrorPaused"
 	})
 }

@@ -283,7 +283,7 @@ func TestManualPauseIsLeftAlone(t *testing.T) {
 	if hasTracker(t) {
 		// TiDB Operator v1.6.4-v1.6.6 take BR's pause (severity REGULAR_OPERATION) for an
 		// error pause; the kernel probe knows better, and we leave it paused.
-		eventually(t, op.Namespace, "held", 90*time.Second, "TiDB Operator records the pause",
+		eventually(t, op.Namespace, "held", tiDBOperatorNotices, "TiDB Operator records the pause",
 			func(b *unstructured.Unstructured) bool { return entryPhase(b) == "RetryFailed" })
 	} else {
 		time.Sleep(5 * time.Second)

@@ -78,6 +78,11 @@ func hasTracker(t *testing.T) bool {
 	return version.MustParseSemantic(v).AtLeast(version.MustParseSemantic("v1.6.4"))
 }
 
+// tiDBOperatorNotices is how long a story waits for TiDB Operator's tracker to write what
+// it found in PD: its worst case (testenv.TiDBOperatorNoticesPD, 90 s) and room for the
+// machine's load, since every story shares one controller-manager and one API server.
+const tiDBOperatorNotices = testenv.TiDBOperatorNoticesPD + 30*time.Second
+
 // stopTiDBOperator stops the shared controller-manager; the next story starts it again.
 // It serves a fixed port (:6060, pprof and metrics), so only one runs on a machine at a
 // time: TestDemo stops it before the demo starts its own.
@@ -250,7 +255,7 @@ func TestRealOperatorTrackerInterplay(t *testing.T) {
 			require.NoError(t, err)
 			tracker := hasTracker(t)
 			if tracker {
-				b := eventually(t, op.Namespace, "absent", 90*time.Second, "TiDB Operator marks the missing task Failed",
+				b := eventually(t, op.Namespace, "absent", tiDBOperatorNotices, "TiDB Operator marks the missing task Failed",
 					func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Failed" })
 				assert.Equal(t, "LogBackupTaskNotFound", failedCondition(b)["reason"])
 			}

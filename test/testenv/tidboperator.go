@@ -20,6 +20,24 @@ import (
 // its leader-election Lease.
 const TiDBOperatorNamespace = "tidb-admin"
 
+// How soon TiDB Operator's tracker (v1.6.4+) turns a change in PD into a write on a running
+// log Backup. The tracker keeps a PD reading for TiDBOperatorTrackerPeriod (its fixed
+// refreshCheckpointTsPeriod) and refreshes it on that ticker or on the first sync after it
+// expired. A running log Backup is synced only on the informer's resync
+// (TiDBOperatorResync, -resync-duration): the update handler skips Running log backups, so
+// neither the tracker's own checkpoint writes nor ours start a sync. A resync a moment
+// before the reading expires reuses it, and the next one comes a whole resync later:
+// TiDBOperatorNoticesPD is the worst case, not counting the load on the machine.
+//
+// Seen in CI on 2026-12-05: a reading taken at :53.299, resyncs at :23.22 and :53.22,
+// so the resync 59.92 s into the reading reused it and the change was written 90 s after
+// it was made, at the deadline of a story that waited exactly 90 s.
+const (
+	TiDBOperatorTrackerPeriod = time.Minute
+	TiDBOperatorResync        = 30 * time.Second
+	TiDBOperatorNoticesPD     = TiDBOperatorTrackerPeriod + TiDBOperatorResync
+)
+
 // TiDBOperator is TiDB Operator's real controller-manager (the binary
 // hack/envtest-assets.sh builds from its module), run as a process against the test API
 // server: its backup controller, its BackupSchedule controller and, since v1.6.4, its
@@ -85,7 +103,9 @@ func (e *Env) StartTiDBOperator(ctx context.Context, selector string, hosts map[
 		// stories timed out and Settle's 3 s hold passed between two of its writes. A
 		// cluster with that many Backups at once is set up the same way (the chart's
 		// kubeClientQPS, kubeClientBurst and workers).
-		"-kube-client-qps=200", "-kube-client-burst=400", "-workers=16"}
+		"-kube-client-qps=200", "-kube-client-burst=400", "-workers=16",
+		// Its default, spelled out: TiDBOperatorNoticesPD counts on it.
+		"-resync-duration=" + TiDBOperatorResync.String()}
 	if selector != "" {
 		args = append(args, "-selector="+selector)
 	}
