@@ -45,3 +45,36 @@ func decode(t *testing.T, s string) any {
 	require.NoError(t, json.Unmarshal([]byte(s), &v))
 	return v
 }
+
+func TestValidateScheduleRetention(t *testing.T) {
+	n := func(v int64) *int64 { return &v }
+	spec := field.NewPath("spec")
+	tests := []struct {
+		name               string
+		hasLogTemplate     bool
+		maxBackups         *int64
+		hasMaxReservedTime bool
+		refused            bool
+	}{
+		{name: "log template, maxBackups, no maxReservedTime: the log backup would be deleted", hasLogTemplate: true, maxBackups: n(2), refused: true},
+		{name: "maxReservedTime wins when both are set", hasLogTemplate: true, maxBackups: n(2), hasMaxReservedTime: true},
+		{name: "only maxReservedTime", hasLogTemplate: true, hasMaxReservedTime: true},
+		{name: "no clean-up at all", hasLogTemplate: true},
+		{name: "maxBackups 0 is no clean-up (TiDB Operator skips it)", hasLogTemplate: true, maxBackups: n(0)},
+		{name: "no log template: maxBackups is fine", maxBackups: n(2)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := ValidateScheduleRetention(tt.hasLogTemplate, tt.maxBackups, tt.hasMaxReservedTime, spec)
+			if !tt.refused {
+				assert.Nil(t, err)
+				return
+			}
+			require.NotNil(t, err)
+			assert.Equal(t, "spec.maxBackups", err.Field)
+			assert.Equal(t, field.ErrorTypeForbidden, err.Type)
+			assert.Contains(t, err.Error(), "tidb-operator#6320")
+			assert.Contains(t, err.Error(), "set maxReservedTime instead")
+		})
+	}
+}

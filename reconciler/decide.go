@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -79,6 +80,9 @@ const (
 	ReasonPauseRecordOutdated = "PauseRecordOutdated"
 	// ReasonHandOffOverwritten: TiDB Operator overwrote every resume hand-off (pause.go).
 	ReasonHandOffOverwritten = "HandOffOverwritten"
+	// ReasonCredentialsRejected: the storage refused the task's credentials
+	// (credentialErrors); they must be rotated and the log backup started again.
+	ReasonCredentialsRejected = "CredentialsRejected"
 )
 
 const (
@@ -145,7 +149,7 @@ func Decide(in Input) Decision {
 		return none
 	}
 	cmd := currentCommand(b)
-	if cmd == "" {
+	if cmd == "" || unknownToOperator(b, cmd) {
 		return none
 	}
 	if d, handled := decidePause(in, cmd); handled {
@@ -182,6 +186,16 @@ func Decide(in Input) Decision {
 		return closePause(in, Decision{Action: ActCloseEpisode, Command: ep.Command, Reason: ReasonRetrySucceeded, Message: closeMessage(b, ep)})
 	}
 	return none
+}
+
+// unknownToOperator reports a command whose latest word from TiDB Operator is that it could
+// not read the task from PD (operatorStateQueryFailed, whatever phase it came with): not a
+// failure, not a missing task, not a pause, so there is nothing to decide until TiDB
+// Operator reads PD again and says what it found. Its next write enqueues the Backup.
+func unknownToOperator(b *backupView, cmd string) bool {
+	e := b.Entries[cmd]
+	c, ok := e.Conds[e.Phase]
+	return ok && c.Reason == operatorStateQueryFailed
 }
 
 // failure is a detected failed attempt.
@@ -234,7 +248,7 @@ func joinReason(reason, message string) string {
 func ownFailedReason(reason string) bool {
 	switch reason {
 	case ReasonRetryLimitExceeded, ReasonRetryTimeout, ReasonNotRetryable, ReasonInvalidRetryPolicy, ReasonCommitTsSet,
-		ReasonLogGapUnrecoverable, ReasonHandOffOverwritten:
+		ReasonLogGapUnrecoverable, ReasonHandOffOverwritten, ReasonCredentialsRejected:
 		return true
 	}
 	return false
@@ -277,8 +291,12 @@ func decideFailure(in Input, cmd string, f *failure) Decision {
 	case matchesAny(f.reason, gcRefusals) != "":
 		return giveUp(ReasonRetrySkipped, ReasonLogGapUnrecoverable, gapMessage("BR refused the resume: "+lastErr))
 	case matchesAny(f.reason, in.NonRetryable) != "":
+		p := matchesAny(f.reason, in.NonRetryable)
+		if slices.Contains(credentialErrors, p) {
+			return giveUp(ReasonRetrySkipped, ReasonCredentialsRejected, credentialsMessage(cmd, p, lastErr))
+		}
 		return giveUp(ReasonRetrySkipped, ReasonNotRetryable,
-			fmt.Sprintf("not retried: %q is an error retrying cannot fix; last error: %s", matchesAny(f.reason, in.NonRetryable), lastErr))
+			fmt.Sprintf("not retried: %q is an error retrying cannot fix; last error: %s", p, lastErr))
 	case !f.at.IsZero() && n == 1 && in.Now.Sub(f.at) > policy.RetryTimeout:
 		// A failure older than the whole retry window (for example from before this
 		// server was installed) is left as it is.
@@ -449,10 +467,39 @@ func matchesAny(s string, patterns []string) string {
 // arguments and storage configuration, and a log backup task that already exists (a
 // re-run of log-start collides with it) or does not exist (stop, pause and resume need
 // it). Matched as case-insensitive substrings of the failure's reason and message.
-var DefaultNonRetryable = []string{
+var DefaultNonRetryable = append([]string{
 	"ErrInvalidArgument",
 	"ErrStorageInvalidConfig",
 	"ErrStreamLogTaskExist",
 	"ErrStreamLogTaskNotFound",
 	"log backup task not found",
+}, credentialErrors...)
+
+// credentialErrors are the storage's refusals of the credentials a task runs with, in the
+// words of S3 (and S3-compatible stores), GCS, Azure Blob and BR. A log backup task keeps
+// the credentials it started with (tikv#17600; tikv#19064: a role token that expired after
+// 6h), and BR retries "credential info not found" forever (tidb#65436), so neither a
+// retry nor a resume helps: the credentials must be rotated and the task started again.
+// They are part of DefaultNonRetryable, so --non-retryable-errors still decides: a list
+// without them retries them as any failure.
+var credentialErrors = []string{
+	"ExpiredToken",                    // S3/STS: ExpiredToken, ExpiredTokenException
+	"InvalidAccessKeyId",              // S3
+	"SignatureDoesNotMatch",           // S3: a wrong secret key
+	"AccessDenied",                    // S3: AccessDenied, STS AccessDeniedException
+	"InvalidToken",                    // S3: a malformed session token
+	"NoCredentialProviders",           // AWS SDK: no credentials found at all
+	"credential info not found",       // BR (tidb#65436)
+	"AuthenticationFailed",            // Azure Blob
+	"AuthorizationPermissionMismatch", // Azure Blob
+	"invalid_grant",                   // GCS: a revoked or expired service-account key
+}
+
+// credentialsMessage tells what a credential failure needs instead of a retry.
+func credentialsMessage(cmd, pattern, lastErr string) string {
+	return fmt.Sprintf("not retried: the backup storage refused the credentials (%q), and a log backup task keeps the "+
+		"credentials it started with, so neither a retry of %s nor a resume helps. To recover: rotate the credentials "+
+		"(the Secret the Backup names, or its service account's role), then restart the log backup: stop it "+
+		"(spec.logSubcommand: log-stop) and create a new log Backup; take a full backup if the PITR window must not have "+
+		"a gap; last error: %s", pattern, cmd, lastErr)
 }

@@ -27,6 +27,8 @@ type Metrics struct {
 	lag        *prometheus.GaugeVec
 	paused     *prometheus.GaugeVec
 	shadow     *prometheus.CounterVec
+	schedules  *prometheus.GaugeVec
+	gcPassed   *prometheus.GaugeVec
 
 	mu sync.Mutex
 	// waitingFor maps each Backup waiting for a retry to its gauge labels.
@@ -71,10 +73,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "tidb_backup_guard_shadow_decisions_total",
 			Help: "Shadow mode: decisions that enforcing would have carried out, by action (each reported once per Backup while it holds).",
 		}, []string{"namespace", "command", "action"}),
+		schedules: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tidb_backup_guard_schedules_deleting_log_backup",
+			Help: "1 while a BackupSchedule's maxBackups clean-up would delete its own log backup (a logBackupTemplate, maxBackups, no maxReservedTime: tidb-operator#6320).",
+		}, []string{"namespace", "schedule"}),
+		gcPassed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tidb_backup_guard_log_backup_gc_safe_point_exceeds_checkpoint",
+			Help: "1 while PD's GC safe point has reached a running log backup's checkpoint, so a resume can no longer be loss-free (kernel probe only).",
+		}, []string{"namespace", "backup"}),
 		waitingFor: map[types.NamespacedName][2]string{},
 	}
 	reg.MustRegister(m.failures, m.started, m.recovered, m.exhausted, m.skipped, m.fromKernel, m.probes, m.waiting, m.suspends,
-		m.gaps, m.lag, m.paused, m.shadow)
+		m.gaps, m.lag, m.paused, m.shadow, m.schedules, m.gcPassed)
 	return m
 }
 
@@ -199,4 +209,30 @@ func (m *Metrics) forgetRunning(key types.NamespacedName) {
 	}
 	m.lag.DeleteLabelValues(key.Namespace, key.Name)
 	m.paused.DeleteLabelValues(key.Namespace, key.Name)
+	m.gcPassed.DeleteLabelValues(key.Namespace, key.Name)
+}
+
+// setGCPassed records whether PD's GC safe point has reached a running log backup's
+// checkpoint, as the kernel probe read them.
+func (m *Metrics) setGCPassed(key types.NamespacedName, passed bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if passed {
+		v = 1
+	}
+	m.gcPassed.WithLabelValues(key.Namespace, key.Name).Set(v)
+}
+
+// setScheduleDeletingLogBackup records whether a BackupSchedule deletes its own log backup.
+func (m *Metrics) setScheduleDeletingLogBackup(key types.NamespacedName, deleting bool) {
+	if m == nil {
+		return
+	}
+	if deleting {
+		m.schedules.WithLabelValues(scheduleKey(key)...).Set(1)
+		return
+	}
+	m.schedules.DeleteLabelValues(scheduleKey(key)...)
 }

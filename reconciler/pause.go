@@ -39,6 +39,10 @@ const MaxHandOffs = 6
 const (
 	operatorErrorPaused  = "LogBackupErrorPaused"
 	operatorTaskNotFound = "LogBackupTaskNotFound"
+	// operatorStateQueryFailed (after v1.6.6, tidb-operator#6950): TiDB Operator could
+	// not read the task from PD. It says nothing about the task, so nothing is decided on
+	// it: the reconciler waits for TiDB Operator's next word (see unknownToOperator).
+	operatorStateQueryFailed = "LogBackupStateQueryFailed"
 )
 
 const (
@@ -65,6 +69,25 @@ const (
 
 // gcRefusals are how BR reports a resume refused because GC passed the checkpoint.
 var gcRefusals = []string{"ErrBackupGCSafepointExceeded", "GC safepoint", "txn safe point"}
+
+// lagLimitPauses are how TiDB's log backup advancer words the pause it puts on a task whose
+// checkpoint lag passed tidb_advancer_check_point_lag_limit (default 48h; tidb PR #51441,
+// a system variable since PR #62680): its tick error "check point lagged too large", its
+// log "checkpoint lag is too large", and the pause message ("the lag is too huge"). A
+// resume is paused again at the next tick until the limit is raised, so such a pause is
+// recorded and never resumed. Read in TiDB's sources and reports, never run here (TiDB is
+// not served by the module proxy): matched as loosely as these wordings allow.
+var lagLimitPauses = []string{"lagged too large", "lag is too large", "lag is too huge", "lag too large", "lag too huge",
+	"check_point_lag_limit", "CheckPointLagLimit"}
+
+// lagLimitMessage tells what a lag-limit pause needs instead of a resume.
+func lagLimitMessage(task, reason string) string {
+	return fmt.Sprintf("not resumed: TiDB paused the task because its checkpoint lag passed the advancer's limit, and a "+
+		"resume would be paused again at once. To recover: raise the limit (SET GLOBAL tidb_advancer_check_point_lag_limit "+
+		"= '72h', or more than the lag), then resume the task (br log resume --task-name %s); the checkpoint-lag alerts keep "+
+		"firing until then. If the lag is past what the PITR window needs, stop this log backup instead, take a full "+
+		"backup and start a new one; paused by: %s", task, lastError(reason))
+}
 
 // pauseSignal is a report that a running task is paused by an error.
 type pauseSignal struct {
@@ -330,17 +353,24 @@ func asPause(d Decision) Decision {
 // pauseFailure records a pause as a failed attempt of the pause episode, or gives up.
 func pauseFailure(in Input, sig *pauseSignal) Decision {
 	f := &failure{what: "the log backup task was paused by an error (reported by " + sig.source + ")", reason: sig.message}
-	if in.NoHandOff {
-		// Record and alert only: one record, no retry, nothing else of the Backup touched.
+	// Record and alert only: one record, no retry, nothing else of the Backup touched. The
+	// episode ends once the task runs again (see decidePause).
+	recordOnly := func(message string) Decision {
 		d := asPause(decideFailure(in, CmdResume, f))
 		if d.Record != nil {
 			d.Record.ExpectedRetryAt = nil
 		}
 		d.Action, d.Reason, d.ConditionReason, d.RequeueAfter = ActGiveUp, ReasonRetrySkipped, "", 0
 		d.Entry, d.KeepEntry = "", true
-		d.Message = fmt.Sprintf("not resumed: this TiDB Operator cannot run log-resume (its Backup CRD has no spec.logSubcommand, "+
-			"as before v1.6.1); resume the task with br log resume --task-name %s; paused by: %s", in.Backup.Name, lastError(f.reason))
+		d.Message = message
 		return d
+	}
+	if in.NoHandOff {
+		return recordOnly(fmt.Sprintf("not resumed: this TiDB Operator cannot run log-resume (its Backup CRD has no spec.logSubcommand, "+
+			"as before v1.6.1); resume the task with br log resume --task-name %s; paused by: %s", in.Backup.Name, lastError(f.reason)))
+	}
+	if matchesAny(f.reason, lagLimitPauses) != "" {
+		return recordOnly(lagLimitMessage(in.Backup.Name, f.reason))
 	}
 	if t := sig.task; t != nil && t.GCPassedCheckpoint() {
 		d := asPause(decideFailure(in, CmdResume, f))

@@ -372,6 +372,11 @@ func (r *Reconciler) observeRunning(u *unstructured.Unstructured, in Input, runn
 		return
 	}
 	sig, _ := pauseOf(in)
+	// Only a reading of both sets the gauge; a reconcile without one (the probe is off,
+	// or has not answered) leaves the last value, so that the series does not flap.
+	if k := in.Kernel; k != nil && k.Err == nil && k.Task != nil && k.Task.Exists && k.Task.GCSafePoint > 0 && k.Task.CheckpointTS > 0 {
+		r.Metrics.setGCPassed(key, k.Task.GCPassedCheckpoint())
+	}
 	at, known := checkpointTime(in)
 	if !known {
 		r.Metrics.setRunning(key, nil, sig != nil)

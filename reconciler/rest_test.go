@@ -45,7 +45,7 @@ var allCommands = []string{CmdStart, CmdStop, CmdPause, CmdResume, CmdTruncate}
 // TiDB Operator's tracker) and the ones this reconciler writes.
 var failedReasons = []string{"LogBackupStartFailed", "LogBackupTaskNotFound", "BRFailed", "",
 	ReasonRetryLimitExceeded, ReasonRetryTimeout, ReasonNotRetryable, ReasonInvalidRetryPolicy, ReasonCommitTsSet,
-	ReasonLogGapUnrecoverable, "LogBackupTaskNotFound"}
+	ReasonLogGapUnrecoverable, "LogBackupTaskNotFound", ReasonCredentialsRejected, operatorStateQueryFailed}
 
 // generated is one input to Decide, with the raw object it was viewed from.
 type generated struct {
@@ -100,7 +100,8 @@ func generate(data []byte) generated {
 		e := map[string]any{"command": cmd, "phase": oneOf(c, PhaseFailed, PhaseFailed, PhaseComplete, PhaseScheduled, PhaseRunning, PhaseRetryFailed, PhasePrepare)}
 		if c.pick(3) != 0 {
 			reason := oneOf(c, failedReasons...)
-			msg := oneOf(c, "rpc error: store 1 unavailable", "[BR:Common:ErrInvalidArgument] bad flag", "log backup task not found", "")
+			msg := oneOf(c, "rpc error: store 1 unavailable", "[BR:Common:ErrInvalidArgument] bad flag", "log backup task not found", "",
+				"ExpiredToken: The provided token has expired")
 			if reason == ReasonCommitTsSet || strings.HasPrefix(reason, "Retry") {
 				msg = "not retried: ...; last error: BRFailed: boom"
 			}
@@ -171,7 +172,8 @@ func generate(data []byte) generated {
 	cp := kernel.TSO(t0.Add(time.Duration(c.pick(8)) * 20 * time.Second))
 	switch c.pick(9) {
 	case 6:
-		in.Kernel = &kernel.Result{Task: &kernel.Task{Name: "pitr", Exists: true, Paused: true, PausedByError: true, PauseMessage: "store 4: disk full",
+		in.Kernel = &kernel.Result{Task: &kernel.Task{Name: "pitr", Exists: true, Paused: true, PausedByError: true,
+			PauseMessage: oneOf(c, "store 4: disk full", "store 4: disk full", "the checkpoint lag is too huge", "AccessDenied: Access Denied"),
 			CheckpointTS: cp, GCSafePoint: oneOf(c, cp-1, cp, cp+1)}, At: in.Now}
 	case 7:
 		in.Kernel = &kernel.Result{Task: &kernel.Task{Name: "pitr", Exists: true, CheckpointTS: cp}, At: in.Now}
@@ -305,7 +307,8 @@ func TestDecideComesToRest(t *testing.T) {
 		string(ActDeleteJob), string(ActWait), string(ActAwaitCleanup),
 		ReasonCommitTsSet, ReasonNotRetryable, ReasonInvalidRetryPolicy, ReasonRetryLimitExceeded, ReasonRetryTimeout,
 		ReasonRetrySucceeded, ReasonEpisodeReset, ReasonRecoveredFromKernel, ReasonRetryScheduled, ReasonRetryStarted,
-		ReasonLogGapUnrecoverable, ReasonPauseRecordOutdated, "HandOff", "PutBack", "PauseRecordFailure", "PauseGiveUp", "PauseStartRetry", "PauseCloseEpisode",
+		ReasonLogGapUnrecoverable, ReasonPauseRecordOutdated, ReasonCredentialsRejected,
+		"HandOff", "PutBack", "PauseRecordFailure", "PauseGiveUp", "PauseStartRetry", "PauseCloseEpisode",
 	} {
 		assert.Positive(t, seen[want], "the generator never reached %s", want)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
 )
@@ -35,7 +36,17 @@ type scheduleView struct {
 	Spec     struct {
 		BackupTemplate    *backupSpecView `json:"backupTemplate"`
 		LogBackupTemplate *backupSpecView `json:"logBackupTemplate"`
+		// The clean-up settings (defaults.ValidateScheduleRetention). The API server has
+		// checked their types against the CRD before a validating webhook runs.
+		MaxBackups      *int64  `json:"maxBackups"`
+		MaxReservedTime *string `json:"maxReservedTime"`
 	} `json:"spec"`
+}
+
+// retentionError is the schedule's clean-up problem, or nil.
+func (s *scheduleView) retentionError() *field.Error {
+	return defaults.ValidateScheduleRetention(s.Spec.LogBackupTemplate != nil, s.Spec.MaxBackups,
+		s.Spec.MaxReservedTime != nil, specPath)
 }
 
 const (

@@ -101,6 +101,17 @@ func (s *Webhooks) validateSchedule(_ context.Context, req *request[scheduleView
 	}
 	e, w := checkTemplateModes(obj, oldObj, isUpdate)
 	errs, warnings = append(errs, e...), append(warnings, w...)
+	if err := obj.retentionError(); err != nil {
+		switch {
+		case obj.Metadata.keepSchemaDefaults():
+			warnings = append(warnings, err.Error()+" (allowed: the object carries "+defaults.KeepSchemaDefaultsAnnotation+")")
+		case isUpdate && oldObj.retentionError() != nil:
+			// As for a bad policy: a schedule from before the webhook stays writable.
+			warnings = append(warnings, err.Error()+" (kept because this update does not introduce it)")
+		default:
+			errs = append(errs, err)
+		}
+	}
 	if len(errs) > 0 {
 		return deny(kindBackupSchedule, objectName(req.Name, obj.Metadata), errs, warnings), nil
 	}

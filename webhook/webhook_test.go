@@ -508,6 +508,64 @@ func TestValidateBackupSchedule(t *testing.T) {
 			},
 			causes: []cause{{"FieldValueInvalid", "spec.logBackupTemplate.backoffRetryPolicy.minRetryDuration"}},
 		},
+		// tidb-operator#6320: maxBackups without maxReservedTime deletes the log backup.
+		{
+			name: "maxBackups without maxReservedTime, with a log template",
+			edit: func(r review) {
+				r.set(nil, "spec", "maxReservedTime")
+				r.set(int64(2), "spec", "maxBackups")
+			},
+			causes: []cause{{"FieldValueForbidden", "spec.maxBackups"}},
+		},
+		{
+			name: "maxBackups beside maxReservedTime (which TiDB Operator prefers)",
+			edit: func(r review) { r.set(int64(2), "spec", "maxBackups") },
+		},
+		{
+			name: "maxBackups without a log template",
+			edit: func(r review) {
+				r.set(nil, "spec", "maxReservedTime")
+				r.set(nil, "spec", "logBackupTemplate")
+				r.set(int64(2), "spec", "maxBackups")
+			},
+		},
+		{
+			name: "maxBackups without maxReservedTime, opted out",
+			edit: func(r review) {
+				r.set(nil, "spec", "maxReservedTime")
+				r.set(int64(2), "spec", "maxBackups")
+				r.set(map[string]any{defaults.KeepSchemaDefaultsAnnotation: "true"}, "metadata", "annotations")
+			},
+		},
+		{
+			name: "update of a schedule that already had the combination",
+			edit: func(r review) {
+				r.set(nil, "spec", "maxReservedTime")
+				r.set(int64(2), "spec", "maxBackups")
+				r.operation("UPDATE", clone(r.object()))
+				r.set(true, "spec", "pause")
+			},
+		},
+		{
+			name: "update that removes maxReservedTime beside maxBackups",
+			edit: func(r review) {
+				r.set(int64(2), "spec", "maxBackups")
+				r.operation("UPDATE", clone(r.object()))
+				r.set(nil, "spec", "maxReservedTime")
+			},
+			causes: []cause{{"FieldValueForbidden", "spec.maxBackups"}},
+		},
+		{
+			name: "update that adds a log template to a maxBackups schedule",
+			edit: func(r review) {
+				r.set(nil, "spec", "maxReservedTime")
+				r.set(int64(2), "spec", "maxBackups")
+				old := clone(r.object())
+				setIn(old, nil, "spec", "logBackupTemplate")
+				r.operation("UPDATE", old)
+			},
+			causes: []cause{{"FieldValueForbidden", "spec.maxBackups"}},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

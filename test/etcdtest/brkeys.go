@@ -61,6 +61,12 @@ func PauseByError(ctx context.Context, cli *clientv3.Client, task string, storeI
 		PayloadType: "application/x-protobuf;messagetype=brpb.StreamBackupError", Payload: payload})
 }
 
+// PauseWithMessage pauses a task by an error with a text message, as TiDB's log backup
+// advancer does when the checkpoint lag passes its limit.
+func PauseWithMessage(ctx context.Context, cli *clientv3.Client, task, message string) error {
+	return putPause(ctx, cli, task, pauseV2{Severity: "ERROR", PayloadType: "text/plain;charset=UTF-8", Payload: []byte(message)})
+}
+
 // PauseManually pauses a task as `br log pause` does, with a text message.
 func PauseManually(ctx context.Context, cli *clientv3.Client, task, message string) error {
 	return putPause(ctx, cli, task, pauseV2{Severity: "REGULAR_OPERATION",

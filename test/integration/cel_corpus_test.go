@@ -143,6 +143,9 @@ func celCorpus(t *testing.T) []celCase {
 			"br": map[string]any{"cluster": "basic"}, "s3": map[string]any{"provider": "aws", "bucket": "b", "prefix": "p"}}}
 		for k, v := range spec {
 			base[k] = v
+			if v == nil {
+				delete(base, k)
+			}
 		}
 		u.Object["spec"] = base
 		return u
@@ -164,6 +167,20 @@ func celCorpus(t *testing.T) []celCase {
 	add("schedule: both templates", schedule("both", map[string]any{"backupTemplate": tmpl(), "logBackupTemplate": tmpl("backupMode", "log")}))
 	add("schedule: log template opted out", func() *unstructured.Unstructured {
 		u := schedule("lt-keep", map[string]any{"logBackupTemplate": tmpl("backoffRetryPolicy", map[string]any{})})
+		u.SetAnnotations(map[string]string{defaults.KeepSchemaDefaultsAnnotation: "true"})
+		return u
+	}())
+
+	// tidb-operator#6320: maxBackups without maxReservedTime deletes the log backup.
+	keepsLog := map[string]any{"maxReservedTime": nil, "maxBackups": int64(2), "logBackupTemplate": tmpl("backupMode", "log")}
+	add("schedule: maxBackups, no maxReservedTime, log template", schedule("mb-log", keepsLog))
+	add("schedule: maxBackups and maxReservedTime, log template", schedule("mb-both", map[string]any{"maxBackups": int64(2),
+		"logBackupTemplate": tmpl("backupMode", "log")}))
+	add("schedule: maxBackups, no log template", schedule("mb-nolog", map[string]any{"maxReservedTime": nil, "maxBackups": int64(2)}))
+	add("schedule: maxBackups 0, no maxReservedTime, log template", schedule("mb-zero", map[string]any{"maxReservedTime": nil,
+		"maxBackups": int64(0), "logBackupTemplate": tmpl("backupMode", "log")}))
+	add("schedule: maxBackups, no maxReservedTime, log template, opted out", func() *unstructured.Unstructured {
+		u := schedule("mb-keep", keepsLog)
 		u.SetAnnotations(map[string]string{defaults.KeepSchemaDefaultsAnnotation: "true"})
 		return u
 	}())
@@ -191,6 +208,15 @@ func celCorpus(t *testing.T) []celCase {
 		_ = unstructured.SetNestedField(u.Object, "volume-snapshot", "spec", "logBackupTemplate", "backupMode")
 	})
 	old("update: old log backup without policy, label change", backup("old-8", nil, nil), setLabel)
+	old("update: old schedule deleting its log backup, label change", schedule("old-9", keepsLog), setLabel)
+	old("update: maxReservedTime removed beside maxBackups", schedule("old-10", map[string]any{"maxBackups": int64(2),
+		"logBackupTemplate": tmpl("backupMode", "log")}), func(u *unstructured.Unstructured) {
+		unstructured.RemoveNestedField(u.Object, "spec", "maxReservedTime")
+	})
+	old("update: log template added to a maxBackups schedule", schedule("old-11", map[string]any{"maxReservedTime": nil,
+		"maxBackups": int64(2)}), func(u *unstructured.Unstructured) {
+		_ = unstructured.SetNestedMap(u.Object, tmpl("backupMode", "log"), "spec", "logBackupTemplate")
+	})
 	return cases
 }
 

@@ -277,7 +277,9 @@ func TestGCPassingTheCheckpointGivesUpWithoutAResume(t *testing.T) {
 func TestManualPauseIsLeftAlone(t *testing.T) {
 	t.Parallel() // a story of its own namespace (storyOf)
 	op, pd := realCluster(t)
-	startWatchingReconciler(t, pd, true, nil)
+	port, err := testenv.FreePort()
+	require.NoError(t, err)
+	startWatchingReconciler(t, pd, true, func(o *app.Options) { o.MetricsBindAddress = fmt.Sprintf("127.0.0.1:%d", port) })
 	startRunning(t, op, "held", pausePolicy)
 	require.NoError(t, etcdtest.PauseManually(t.Context(), pd, "held", "maintenance window"))
 	if hasTracker(t) {
@@ -297,6 +299,18 @@ func TestManualPauseIsLeftAlone(t *testing.T) {
 	resp, err := pd.Get(t.Context(), "/tidb/br-stream/pause/held")
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, resp.Count, "still paused")
+
+	// Left paused long enough, GC passes its checkpoint: nothing is written (it is the
+	// operator's pause), but the gauge says so (TiDBLogBackupGCSafePointExceedsCheckpoint).
+	series := fmt.Sprintf(`tidb_backup_guard_log_backup_gc_safe_point_exceeds_checkpoint{backup="held",namespace="%s"}`, op.Namespace)
+	checkpoint := time.Now().Add(-2 * time.Hour).Truncate(time.Millisecond)
+	require.NoError(t, etcdtest.PutGlobalCheckpoint(t.Context(), pd, "held", kernel.TSO(checkpoint)))
+	require.Eventually(t, func() bool { v, ok := metricValue(t, port, series); return ok && v == 0 }, 30*time.Second, 200*time.Millisecond)
+	require.NoError(t, etcdtest.SetGCSafePoint(t.Context(), pd, kernel.TSO(checkpoint.Add(time.Minute))))
+	require.Eventually(t, func() bool { v, ok := metricValue(t, port, series); return ok && v == 1 }, 30*time.Second, 200*time.Millisecond)
+	backups = settled(t, op, map[string]int{"held": 0})
+	assert.True(t, episodeClosed(backups["held"]))
+	assert.Zero(t, op.Resumes("held"))
 }
 
 // TiDB Operator cannot reach this Backup's PD (its name is not in the controller-manager's

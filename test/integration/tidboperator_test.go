@@ -317,4 +317,13 @@ spec:
 	assert.Equal(t, map[string]any{"minRetryDuration": "30s", "maxRetryTimes": int64(5), "retryTimeout": "30m"}, p,
 		"the log retry policy came along from the template")
 	settled(t, op, map[string]int{"log-nomode": 0})
+
+	// Issue 28: a schedule whose maxBackups clean-up would delete its log backup is refused
+	// (TestScheduleWithMaxBackupsLosesItsLogBackup shows what it does when let in).
+	deleting := deletingSchedule(t, "deleting")
+	deleting.SetNamespace(op.Namespace)
+	err = env.Client.Create(t.Context(), deleting)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "spec.maxBackups: Forbidden")
+	assert.Contains(t, err.Error(), "set maxReservedTime instead")
 }

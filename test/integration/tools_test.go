@@ -236,6 +236,27 @@ spec:
 	_, stderr, err := env.Kubectl(ctx, schedule, "create", "-n", ns, "-f", "-")
 	require.NoError(t, err, stderr)
 	scheduleBefore := get(t, testenv.BackupScheduleGVK, ns, "daily")
+	// tidb-operator#6320: its maxBackups clean-up would delete its log backup.
+	deleting := `
+apiVersion: pingcap.com/v1alpha1
+kind: BackupSchedule
+metadata:
+  name: weekly
+spec:
+  schedule: "0 3 * * 0"
+  maxBackups: 4
+  backupTemplate:
+    br: {cluster: basic}
+    s3: {provider: aws, bucket: backups, prefix: snap}
+  logBackupTemplate:
+    backupMode: log
+    backoffRetryPolicy: {minRetryDuration: 30s, maxRetryTimes: 5, retryTimeout: 30m}
+    br: {cluster: basic}
+    s3: {provider: aws, bucket: backups, prefix: log}
+`
+	_, stderr, err = env.Kubectl(ctx, deleting, "create", "-n", ns, "-f", "-")
+	require.NoError(t, err, stderr)
+	const notFixable = "not fixable: set spec.maxReservedTime (how long to keep backups is yours to choose)"
 
 	type row struct{ Kind, Name, Problem, Fix, Result string }
 	rows := func(out string) []row {
@@ -254,6 +275,7 @@ spec:
 		{"Backup", "schema", app.ProblemSchemaDefaults, "30s / 5 / 30m", ""},
 		{"Backup", "malformed", app.ProblemMalformed, "", ""},
 		{"BackupSchedule", "daily", app.ProblemMissing, "30s / 5 / 30m", ""},
+		{"BackupSchedule", "weekly", app.ProblemDeletesLogBackup, "", ""},
 	}, rows(out))
 
 	// --dry-run: the API server runs the apply and stores nothing.
@@ -264,6 +286,7 @@ spec:
 		{"Backup", "schema", app.ProblemSchemaDefaults, "30s / 5 / 30m", "would fix"},
 		{"Backup", "malformed", app.ProblemMalformed, "", "not fixable: edit the policy"},
 		{"BackupSchedule", "daily", app.ProblemMissing, "30s / 5 / 30m", "would fix"},
+		{"BackupSchedule", "weekly", app.ProblemDeletesLogBackup, "", notFixable},
 	}, rows(out))
 	for name, b := range before {
 		assert.Equal(t, b.GetResourceVersion(), fetch(t, ns, name).GetResourceVersion(), "dry run changed %s", name)
@@ -296,10 +319,15 @@ spec:
 	// owner, audit passes.
 	out, _, code = runTool(t, "audit", "-n", ns, "-o", "json")
 	assert.Equal(t, 1, code)
-	assert.Equal(t, []row{{"Backup", "malformed", app.ProblemMalformed, "", ""}}, rows(out))
+	assert.ElementsMatch(t, []row{{"Backup", "malformed", app.ProblemMalformed, "", ""},
+		{"BackupSchedule", "weekly", app.ProblemDeletesLogBackup, "", ""}}, rows(out))
+	assert.Contains(t, out, "tidb-operator#6320", "the detail names the upstream issue")
 	m := fetch(t, ns, "malformed")
 	require.NoError(t, unstructured.SetNestedField(m.Object, "1h", "spec", "backoffRetryPolicy", "minRetryDuration"))
 	require.NoError(t, env.Client.Update(ctx, m))
+	w := get(t, testenv.BackupScheduleGVK, ns, "weekly")
+	require.NoError(t, unstructured.SetNestedField(w.Object, "720h", "spec", "maxReservedTime"))
+	require.NoError(t, env.Client.Update(ctx, w))
 	out, errOut, code = runTool(t, "audit", "-n", ns)
 	assert.Equal(t, 0, code, errOut)
 	assert.Equal(t, "No problems found.\n", out)

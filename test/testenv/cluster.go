@@ -41,6 +41,9 @@ const (
 	// CommitThenPodDeath: BR registered the task and the backup-manager wrote
 	// status.commitTs, then the pod died before the entry said Complete; the Job fails.
 	CommitThenPodDeath Outcome = "commit-then-pod-death"
+	// BRCredentialsExpired: the storage refuses BR's credentials (an expired STS token);
+	// the backup-manager writes Failed.
+	BRCredentialsExpired Outcome = "br-credentials-expired"
 )
 
 // Cluster plays, for log-start commands in one namespace, what a real cluster has and
@@ -317,6 +320,9 @@ func (f *Cluster) finish(ctx context.Context, backup string, job *batchv1.Job, o
 		err = f.UpdateBackup(ctx, backup, brFailed("[BR:Common:ErrFailedToConnect] failed to connect to PD"))
 	case BRTaskExists:
 		err = f.UpdateBackup(ctx, backup, brFailed("[BR:Stream:ErrStreamLogTaskExist]stream task already exists"))
+	case BRCredentialsExpired:
+		err = f.UpdateBackup(ctx, backup, brFailed("[BR:ExternalStorage:ErrStorageUnknown]operation error S3: PutObject, "+
+			"https response error StatusCode: 400, api error ExpiredToken: The provided token has expired."))
 	case PodDeath:
 		err = f.UpdateBackup(ctx, backup, func(o map[string]any) {
 			setEntry(o, "Running", nil)
@@ -436,4 +442,15 @@ func finished(j *batchv1.Job) bool {
 		}
 	}
 	return false
+}
+
+// WriteOperatorRecord writes what a TiDB Operator newer than the ones served here writes
+// about a running log backup (tidb-operator#6950: LogBackupStateQueryFailed): the log-start
+// entry and status.phase set to phase, with a condition of that type, reason and message,
+// the way its status updater writes them (read, change, update with the resourceVersion).
+func (f *Cluster) WriteOperatorRecord(ctx context.Context, name, phase, reason, message string) error {
+	return f.UpdateBackup(ctx, name, func(o map[string]any) {
+		setEntry(o, phase, map[string]any{"type": phase, "status": "True", "reason": reason, "message": message})
+		_ = unstructured.SetNestedField(o, phase, "status", "phase")
+	})
 }

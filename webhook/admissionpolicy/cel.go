@@ -264,3 +264,18 @@ func modeRules() []rule {
 		},
 	}
 }
+
+// retentionRule is defaults.ValidateScheduleRetention with its message, under the opt-out
+// annotation, and kept on an UPDATE whose old object already had the combination, as the
+// webhook keeps it (with a warning, which a policy cannot give).
+func retentionRule() rule {
+	deletes := func(o string) string {
+		return fmt.Sprintf("(has(%[1]s.spec.logBackupTemplate) && %[1]s.spec.?maxBackups.orValue(0) > 0 && !has(%[1]s.spec.maxReservedTime))", o)
+	}
+	keep := "(has(object.metadata.annotations) && object.metadata.annotations[?'" + defaults.KeepSchemaDefaultsAnnotation +
+		"'].orValue('') == 'true')"
+	return rule{
+		expr: fmt.Sprintf("!%s || %s || (request.operation == 'UPDATE' && %s)", deletes("object"), keep, deletes("oldObject")),
+		msg:  celString("spec.maxBackups: Forbidden: " + defaults.MaxBackupsDeletesLogBackup),
+	}
+}

@@ -59,8 +59,12 @@ func Render(cfg defaults.Config, o Options) []runtime.Object {
 	rules := append(bt.rules(), lt.rules()...)
 	scheduleChanged := changed(bt, lt) + " || " + strings.Join([]string{
 		"oldObject.spec.?backupTemplate.?backupMode != object.spec.?backupTemplate.?backupMode",
-		"oldObject.spec.?logBackupTemplate.?backupMode != object.spec.?logBackupTemplate.?backupMode"}, " || ")
-	out = append(out, o.validating("backupschedule-policy", "backupschedules", scheduleChanged, vars, append(rules, modeRules()...))...)
+		"oldObject.spec.?logBackupTemplate.?backupMode != object.spec.?logBackupTemplate.?backupMode",
+		"has(oldObject.spec.logBackupTemplate) != has(object.spec.logBackupTemplate)",
+		"oldObject.spec.?maxBackups != object.spec.?maxBackups",
+		"oldObject.spec.?maxReservedTime != object.spec.?maxReservedTime"}, " || ")
+	rules = append(append(rules, modeRules()...), retentionRule())
+	out = append(out, o.validating("backupschedule-policy", "backupschedules", scheduleChanged, vars, rules)...)
 	return out
 }
 

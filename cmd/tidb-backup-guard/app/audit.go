@@ -26,6 +26,9 @@ const (
 	ProblemMissing        = "missing-policy"
 	ProblemSchemaDefaults = "schema-defaults"
 	ProblemMalformed      = "malformed"
+	// ProblemDeletesLogBackup: a BackupSchedule whose maxBackups clean-up deletes its own
+	// log backup (defaults.ValidateScheduleRetention, tidb-operator#6320).
+	ProblemDeletesLogBackup = "deletes-log-backup"
 )
 
 // Finding is one policy audit reports.
@@ -54,7 +57,8 @@ var (
 )
 
 // audit lists the Backups and BackupSchedules whose policy is missing on a log backup,
-// holds the CRD's snapshot defaults on a log backup, or is malformed; with --fix it
+// holds the CRD's snapshot defaults on a log backup, or is malformed, and the
+// BackupSchedules whose maxBackups clean-up deletes their own log backup; with --fix it
 // applies what the mutating webhook would have (server-side apply, the policy fields
 // only). The exit code is 1 while something found is left unfixed.
 func audit(ctx context.Context, args []string, stdout, stderr io.Writer, o *toolOptions) int {
@@ -161,6 +165,12 @@ func auditObject(u *unstructured.Unstructured, kind string, cfg defaults.Config)
 		}
 	}
 	var out []Finding
+	if kind == backupScheduleGVK.Kind && !keep {
+		if err := defaults.ScheduleRetentionOf(u.Object); err != nil {
+			out = append(out, Finding{Kind: kind, Namespace: u.GetNamespace(), Name: u.GetName(), Path: err.Field,
+				Problem: ProblemDeletesLogBackup, Detail: err.Detail})
+		}
+	}
 	for _, p := range at {
 		path := field.NewPath(p.path[0], p.path[1:]...)
 		f := Finding{Kind: kind, Namespace: u.GetNamespace(), Name: u.GetName(), Path: path.String(),
@@ -217,6 +227,9 @@ func describe(f defaults.Fields) string {
 func Fix(ctx context.Context, c client.Client, f *Finding, dryRun bool) bool {
 	if f.Fix == "" {
 		f.Result = "not fixable: edit the policy"
+		if f.Problem == ProblemDeletesLogBackup {
+			f.Result = "not fixable: set spec.maxReservedTime (how long to keep backups is yours to choose)"
+		}
 		return false
 	}
 	gvk := backupGVK

@@ -101,6 +101,12 @@ func newReconcilerManager(o *Options, h *hooks, cfg defaults.Config, policies de
 	}); err != nil {
 		return nil, fmt.Errorf("set up reconciler: %w", err)
 	}
+	// BackupSchedules whose maxBackups clean-up deletes their log backup: an Event and a
+	// gauge, no writes.
+	schedules := &reconciler.ScheduleWatcher{Client: mgr.GetClient(), Recorder: r.Recorder, Metrics: r.Metrics}
+	if err := schedules.SetupWithManager(mgr, controller.Options{SkipNameValidation: ptr.To(h.severalInProcess)}); err != nil {
+		return nil, fmt.Errorf("set up schedule watcher: %w", err)
+	}
 	return mgr, nil
 }
 

@@ -1,0 +1,101 @@
+package reconciler
+
+import (
+	"context"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
+)
+
+// BackupScheduleGVK is TiDB Operator's BackupSchedule.
+var BackupScheduleGVK = schema.GroupVersionKind{Group: "pingcap.com", Version: "v1alpha1", Kind: "BackupSchedule"}
+
+// ReasonScheduleDeletesLogBackup is the Warning Event on a BackupSchedule whose maxBackups
+// clean-up deletes its own log backup (defaults.ValidateScheduleRetention).
+const ReasonScheduleDeletesLogBackup = "ScheduleDeletesLogBackup"
+
+// ScheduleWatcher tells about the BackupSchedules that the validating webhook would refuse
+// because TiDB Operator's maxBackups clean-up deletes their log backup (tidb-operator#6320):
+// schedules created before the webhook, or in a namespace it does not select. It writes
+// nothing to a schedule, since fixing it means choosing how long to keep backups, which is
+// the user's call: it sends one Warning Event per schedule generation (a spec change that
+// keeps the problem warns again) and keeps a gauge at 1 while the problem stands. Objects
+// with the opt-out annotation are left alone, as the webhook and audit leave them.
+//
+// Which generations were warned about is kept in memory: a restarted or new leader warns
+// once more about each schedule that still has the problem.
+type ScheduleWatcher struct {
+	// Client reads BackupSchedules (from the cache).
+	Client client.Reader
+	// Recorder emits the Events; nil emits none.
+	Recorder events.EventRecorder
+	// Metrics holds the gauge; nil records nothing.
+	Metrics *Metrics
+
+	warned sync.Map // types.UID -> generation (int64) warned about
+}
+
+// Reconcile looks at one BackupSchedule.
+func (w *ScheduleWatcher) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(BackupScheduleGVK)
+	if err := w.Client.Get(ctx, req.NamespacedName, u); err != nil {
+		if apierrors.IsNotFound(err) {
+			w.Metrics.setScheduleDeletingLogBackup(req.NamespacedName, false)
+			return reconcile.Result{}, nil
+		}
+		return reconcile.Result{}, err
+	}
+	problem := defaults.ScheduleRetentionOf(u.Object)
+	if u.GetAnnotations()[defaults.KeepSchemaDefaultsAnnotation] == "true" || u.GetDeletionTimestamp() != nil {
+		problem = nil
+	}
+	w.Metrics.setScheduleDeletingLogBackup(req.NamespacedName, problem != nil)
+	if problem == nil {
+		w.warned.Delete(u.GetUID())
+		return reconcile.Result{}, nil
+	}
+	if g, ok := w.warned.Load(u.GetUID()); ok && g.(int64) == u.GetGeneration() {
+		return reconcile.Result{}, nil
+	}
+	logf.FromContext(ctx).Info("schedule deletes its own log backup", "detail", problem.Error())
+	if w.Recorder != nil {
+		w.Recorder.Eventf(u, nil, corev1.EventTypeWarning, ReasonScheduleDeletesLogBackup, "Warn",
+			"%s. TiDB Operator will delete log-%s once %d snapshot backups exist; nothing was changed.",
+			problem.Error(), u.GetName(), maxBackupsOf(u))
+	}
+	w.warned.Store(u.GetUID(), u.GetGeneration())
+	return reconcile.Result{}, nil
+}
+
+func maxBackupsOf(u *unstructured.Unstructured) int64 {
+	n, _, _ := unstructured.NestedInt64(u.Object, "spec", "maxBackups")
+	return n
+}
+
+// SetupWithManager registers the watcher: every BackupSchedule, whose spec changes (or
+// whose annotations change, for the opt-out) are looked at.
+func (w *ScheduleWatcher) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	schedule := &unstructured.Unstructured{}
+	schedule.SetGroupVersionKind(BackupScheduleGVK)
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("backup-schedule-retention").
+		For(schedule).
+		WithOptions(opts).
+		Complete(w)
+}
+
+// scheduleKey names a schedule in the gauge.
+func scheduleKey(key types.NamespacedName) []string { return []string{key.Namespace, key.Name} }
