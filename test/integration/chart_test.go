@@ -14,7 +14,6 @@ import (
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
-	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -121,9 +120,33 @@ func find(t *testing.T, objs []*unstructured.Unstructured, kind string, into any
 var secretModeValues = []string{"certs.mode=secret", "certs.secret.name=my-tls", "certs.secret.caBundle=" + "Zm9v"}
 
 func TestChartLintAndTemplate(t *testing.T) {
-	base := []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "MutatingWebhookConfiguration",
-		"PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount", "ValidatingWebhookConfiguration"}
-	tests := []struct {
+	for _, tc := range chartCombinations {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"lint", chartDir, "--strict", "--kube-version", "1.37.0"}
+			for _, s := range tc.set {
+				args = append(args, "--set", s)
+			}
+			_, err := helm(args...)
+			require.NoError(t, err)
+			want := slices.Clone(tc.kinds)
+			slices.Sort(want)
+			assert.Equal(t, want, kinds(render(t, "guard", "guard-system", tc.set...)))
+		})
+	}
+}
+
+var chartBase = []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "MutatingWebhookConfiguration",
+	"PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount", "ValidatingWebhookConfiguration"}
+
+// chartCombinations are the supported combinations of chart values, with the kinds each
+// renders.
+var chartCombinations = func() []struct {
+	name  string
+	set   []string
+	kinds []string
+} {
+	base := chartBase
+	return []struct {
 		name  string
 		set   []string
 		kinds []string
@@ -140,17 +163,56 @@ func TestChartLintAndTemplate(t *testing.T) {
 			kinds: append([]string{"ConfigMap"}, base...)},
 		{name: "reconciler only", set: []string{"components.webhook=false"}, kinds: []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount"}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			args := []string{"lint", chartDir, "--strict", "--kube-version", "1.37.0"}
-			for _, s := range tc.set {
-				args = append(args, "--set", s)
+}()
+
+// Issue 29, item 5: what the chart passes is what the server accepts. For each combination
+// of values above (and a few more that change the args), the rendered container's args and
+// env go through the binary's own flag set (app.ServeFlags, as serve parses them) and its
+// validation: a flag the chart passes that the server does not know, or a value it refuses,
+// fails here, without a cluster.
+func TestChartArgsParse(t *testing.T) {
+	more := [][]string{
+		{"admission.mode=cel"},
+		{"writeGuard.limit=50", "writeGuard.window=1m"},
+		{"goMemLimit=200MiB"},
+		{"replicaCount=1", "leaderElection.enabled=false"},
+	}
+	type combination struct {
+		name string
+		objs func(t *testing.T) []*unstructured.Unstructured
+	}
+	var all []combination
+	for _, set := range more {
+		all = append(all, combination{strings.Join(set, " "), func(t *testing.T) []*unstructured.Unstructured { return render(t, "guard", "guard-system", set...) }})
+	}
+	for _, tc := range chartCombinations {
+		all = append(all, combination{tc.name, func(t *testing.T) []*unstructured.Unstructured { return render(t, "guard", "guard-system", tc.set...) }})
+	}
+	all = append(all, combination{"kernel probe with client TLS", func(t *testing.T) []*unstructured.Unstructured {
+		return renderValues(t, "guard", "guard-system", kernelTLSValues("https://{cluster}-pd.{namespace}:2379"))
+	}})
+	for _, c := range all {
+		t.Run("values "+c.name, func(t *testing.T) {
+			var dep appsv1.Deployment
+			find(t, c.objs(t), "Deployment", &dep)
+			container := dep.Spec.Template.Spec.Containers[0]
+			require.NotEmpty(t, container.Args)
+			require.Equal(t, "serve", container.Args[0])
+			env := map[string]string{}
+			for _, e := range container.Env {
+				switch {
+				case e.ValueFrom == nil:
+					env[e.Name] = e.Value
+				case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace":
+					env[e.Name] = "guard-system" // what the kubelet fills in
+				default:
+					t.Fatalf("env %s: a source this test cannot play: %+v", e.Name, e.ValueFrom)
+				}
 			}
-			_, err := helm(args...)
-			require.NoError(t, err)
-			want := slices.Clone(tc.kinds)
-			slices.Sort(want)
-			assert.Equal(t, want, kinds(render(t, "guard", "guard-system", tc.set...)))
+			opts, _, fs := app.ServeFlags()
+			require.NoError(t, fs.Parse(container.Args[1:]), "args %q", container.Args)
+			opts.BindEnv(fs, func(name string) string { return env[name] })
+			assert.Empty(t, opts.Validate(), "args %q env %v", container.Args, env)
 		})
 	}
 }
@@ -368,10 +430,7 @@ func runChart(t *testing.T, ns string, objs []*unstructured.Unstructured) (*app.
 	// The Deployment's own arguments, parsed by the server's own flag set.
 	container := dep.Spec.Template.Spec.Containers[0]
 	require.Equal(t, "serve", container.Args[0])
-	opts := app.NewOptions()
-	fs := pflag.NewFlagSet("chart", pflag.ContinueOnError)
-	opts.AddFlags(fs)
-	fs.String("zap-log-level", "", "") // bound by the binary's main, not by Options
+	opts, _, fs := app.ServeFlags()
 	require.NoError(t, fs.Parse(container.Args[1:]))
 
 	sa := "system:serviceaccount:" + ns + ":" + dep.Spec.Template.Spec.ServiceAccountName

@@ -75,20 +75,14 @@ func MainAs(program string, args []string, stdout, stderr io.Writer) int {
 }
 
 func serve(args []string, stderr io.Writer) int {
-	opts := NewOptions()
-	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	opts, zapOpts, fs := ServeFlags()
 	fs.SetOutput(stderr)
-	opts.AddFlags(fs)
-	zapOpts := zap.Options{}
-	goFlags := flag.NewFlagSet("zap", flag.ContinueOnError)
-	zapOpts.BindFlags(goFlags)
-	fs.AddGoFlagSet(goFlags)
 	if code, ok := parseFlags(fs, args, stderr, "tidb-backup-guard serve"); !ok {
 		return code
 	}
 	opts.BindEnv(fs, os.Getenv)
 
-	log := capVerbosity(zap.New(zap.UseFlagOptions(&zapOpts)))
+	log := capVerbosity(zap.New(zap.UseFlagOptions(zapOpts)))
 	ctrl.SetLogger(log)
 	a, err := New(opts, log)
 	if err != nil {
@@ -104,4 +98,18 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	log.Info("Stopped")
 	return 0
+}
+
+// ServeFlags returns the flag set of "serve" with the options and logging options it
+// fills: every flag the binary accepts, so that what a deployment passes (the chart's
+// args) can be parsed and validated exactly as the server does, without running it.
+func ServeFlags() (*Options, *zap.Options, *pflag.FlagSet) {
+	opts := NewOptions()
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	opts.AddFlags(fs)
+	zapOpts := &zap.Options{}
+	goFlags := flag.NewFlagSet("zap", flag.ContinueOnError)
+	zapOpts.BindFlags(goFlags)
+	fs.AddGoFlagSet(goFlags)
+	return opts, zapOpts, fs
 }

@@ -189,7 +189,7 @@ func NewOptions() *Options {
 			CertDir:          "/tmp/k8s-webhook-server/serving-certs",
 			CertPollInterval: 10 * time.Second,
 			SelfSignedOptions: SelfSignedOptions{
-				CertNamespace:        os.Getenv("POD_NAMESPACE"),
+				// Unset: $POD_NAMESPACE (BindEnv), which the chart sets from the pod.
 				CertSecretName:       "tidb-backup-guard-webhook-cert",
 				ServiceName:          "tidb-backup-guard",
 				MutatingConfigName:   "tidb-backup-guard-mutating",
@@ -271,7 +271,8 @@ func (o *CertOptions) AddFlags(fs *pflag.FlagSet) {
 }
 
 func (o *SelfSignedOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.CertNamespace, "cert-namespace", o.CertNamespace, "self-signed: namespace of the certificate Secret (default: $POD_NAMESPACE).")
+	fs.StringVar(&o.CertNamespace, "cert-namespace", o.CertNamespace, "self-signed: namespace of the certificate Secret (env POD_NAMESPACE).")
+	_ = fs.SetAnnotation("cert-namespace", envAnnotation, []string{"POD_NAMESPACE"})
 	fs.StringVar(&o.CertSecretName, "cert-secret-name", o.CertSecretName, "self-signed: name of the certificate Secret.")
 	fs.StringVar(&o.ServiceName, "webhook-service-name", o.ServiceName, "self-signed: the webhook Service, whose DNS names the certificate carries.")
 	fs.StringSliceVar(&o.CertDNSNames, "cert-dns-names", o.CertDNSNames, "self-signed: DNS names or IPs of the certificate, instead of the Service's names.")
