@@ -17,12 +17,15 @@ BUILD := CGO_ENABLED=0 go build -trimpath -tags grpcnotrace -ldflags "$(LDFLAGS)
 ASSETS = $$(hack/envtest-assets.sh | tail -n 1)
 DEMO_ASSETS = $$(hack/envtest-assets.sh etcd kube-apiserver kubectl tidb-operator | tail -n 1)
 
-.PHONY: all build test stress test-compat unit demo assets vet lint fuzz bench clean
+.PHONY: all build image test stress test-compat unit demo assets vet lint fuzz bench clean
 
 all: build
 
 build: ## Build bin/tidb-backup-guard.
 	$(BUILD) -o bin/tidb-backup-guard ./cmd/tidb-backup-guard
+
+image: ## Build the image without a Docker engine: bin/tidb-backup-guard-image.tar (hack/image reads the Dockerfile).
+	cd hack/image && go run . -root ../.. -out ../../bin/tidb-backup-guard-image.tar -tag tidb-backup-guard:$(VERSION) -version $(VERSION)
 
 assets: ## Build (or find) kube-apiserver, etcd, kubectl and helm; print their directory.
 	@hack/envtest-assets.sh

@@ -1,0 +1,187 @@
+// Command image builds the tidb-backup-guard image as a tarball that `docker load`,
+// `ctr images import` and `kind load image-archive` accept, on machines without a Docker
+// engine. It reads the Dockerfile, so that the two cannot drift apart: it runs the build
+// stage's RUN ... go build line (its /out/ redirected), and copies the final stage's USER
+// and ENTRYPOINT into the image config. The image holds the binary, the CA bundle of the
+// build machine (what the distroless base would add) and an empty /tmp, and no base image:
+// a static binary needs none, and no registry is reachable here.
+//
+//	go run ./hack/image -out bin/tidb-backup-guard-image.tar -tag tidb-backup-guard:dev
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// caBundle is where Debian (and distroless) keep the CA certificates.
+const caBundle = "/etc/ssl/certs/ca-certificates.crt"
+
+func main() {
+	root := flag.String("root", ".", "the repository root (where the Dockerfile is)")
+	out := flag.String("out", "bin/tidb-backup-guard-image.tar", "the image tarball to write")
+	tag := flag.String("tag", "tidb-backup-guard:dev", "the image's name in the tarball")
+	version := flag.String("version", "dev", "VERSION, as the Dockerfile's build argument")
+	flag.Parse()
+	if err := build(*root, *out, *tag, *version); err != nil {
+		fmt.Fprintf(os.Stderr, "image: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// stage is what the image takes from the Dockerfile.
+type stage struct {
+	buildLine  string   // the build stage's RUN ... go build command
+	binary     string   // the path the build writes, under /out/
+	user       string   // the final stage's USER
+	entrypoint []string // the final stage's ENTRYPOINT (exec form)
+}
+
+func readDockerfile(path string) (stage, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return stage{}, err
+	}
+	text := strings.ReplaceAll(string(b), "\\\n", " ") // continuation lines, as Docker joins them
+	var s stage
+	for _, line := range strings.Split(text, "\n") {
+		switch {
+		case strings.HasPrefix(line, "RUN ") && strings.Contains(line, "go build"):
+			s.buildLine = strings.TrimPrefix(line, "RUN ")
+		case strings.HasPrefix(line, "USER "):
+			s.user = strings.TrimSpace(strings.TrimPrefix(line, "USER "))
+		case strings.HasPrefix(line, "ENTRYPOINT "):
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "ENTRYPOINT ")), &s.entrypoint); err != nil {
+				return stage{}, fmt.Errorf("ENTRYPOINT is not in exec form: %w", err)
+			}
+		case strings.HasPrefix(line, "COPY --from=build "):
+			f := strings.Fields(line)
+			s.binary = f[len(f)-1]
+		}
+	}
+	if m := regexp.MustCompile(`-o (/out/\S+)`).FindStringSubmatch(s.buildLine); m == nil || s.user == "" || len(s.entrypoint) == 0 || s.binary == "" {
+		return stage{}, errors.New("the Dockerfile lacks a RUN ... go build -o /out/..., a COPY --from=build, a USER or an ENTRYPOINT")
+	}
+	return s, nil
+}
+
+func build(root, out, tag, version string) error {
+	s, err := readDockerfile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "image-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	cmd := exec.Command("sh", "-c", strings.ReplaceAll(s.buildLine, "/out/", tmp+"/"))
+	cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
+	cmd.Env = append(os.Environ(), "VERSION="+version, "GOOS=linux")
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("the Dockerfile's build line: %w", err)
+	}
+	bin, err := os.ReadFile(filepath.Join(tmp, filepath.Base(s.binary)))
+	if err != nil {
+		return err
+	}
+	layer, err := rootfs(s.binary, bin)
+	if err != nil {
+		return err
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		return err
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return err
+	}
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture = "linux", runtime.GOARCH
+	cfg.Created = v1.Time{Time: time.Unix(0, 0).UTC()} // reproducible
+	cfg.Config.User = s.user
+	cfg.Config.Entrypoint = s.entrypoint
+	cfg.Config.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "SSL_CERT_FILE=" + caBundle}
+	cfg.Config.Labels = map[string]string{"org.opencontainers.image.version": version}
+	if img, err = mutate.ConfigFile(img, cfg); err != nil {
+		return err
+	}
+	ref, err := name.NewTag(tag)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	if err := tarball.WriteToFile(out, ref, img); err != nil {
+		return err
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "image: %s (%s) written to %s\n", tag, digest, out)
+	return nil
+}
+
+// rootfs is the image's one layer: the binary at its path, the CA bundle, /tmp.
+func rootfs(binPath string, bin []byte) (v1.Layer, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	epoch := time.Unix(0, 0)
+	add := func(h *tar.Header, body []byte) error {
+		h.ModTime, h.Uid, h.Gid = epoch, 0, 0
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		_, err := tw.Write(body)
+		return err
+	}
+	entries := []struct {
+		h    *tar.Header
+		body []byte
+	}{
+		{&tar.Header{Typeflag: tar.TypeDir, Name: "etc/", Mode: 0o755}, nil},
+		{&tar.Header{Typeflag: tar.TypeDir, Name: "etc/ssl/", Mode: 0o755}, nil},
+		{&tar.Header{Typeflag: tar.TypeDir, Name: "etc/ssl/certs/", Mode: 0o755}, nil},
+		{&tar.Header{Typeflag: tar.TypeDir, Name: "tmp/", Mode: 0o1777}, nil},
+		{&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(binPath, "/"), Mode: 0o755, Size: int64(len(bin))}, bin},
+	}
+	if ca, err := os.ReadFile(caBundle); err == nil {
+		entries = append(entries, struct {
+			h    *tar.Header
+			body []byte
+		}{&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(caBundle, "/"), Mode: 0o644, Size: int64(len(ca))}, ca})
+	} else {
+		fmt.Fprintf(os.Stderr, "image: no CA bundle at %s (%v): the image has none\n", caBundle, err)
+	}
+	for _, e := range entries {
+		if err := add(e.h, e.body); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	data := buf.Bytes()
+	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+}
