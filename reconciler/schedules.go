@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -30,11 +31,13 @@ const ReasonScheduleDeletesLogBackup = "ScheduleDeletesLogBackup"
 // because TiDB Operator's maxBackups clean-up deletes their log backup (tidb-operator#6320):
 // schedules created before the webhook, or in a namespace it does not select. It writes
 // nothing to a schedule, since fixing it means choosing how long to keep backups, which is
-// the user's call: it sends one Warning Event per schedule generation (a spec change that
-// keeps the problem warns again) and keeps a gauge at 1 while the problem stands. Objects
+// the user's call: it sends one Warning Event per setting of the clean-up fields (a change
+// to maxBackups that keeps the problem warns again; TiDB Operator's own status writes,
+// which bump metadata.generation since the CRD has no status subresource, do not) and
+// keeps a gauge at 1 while the problem stands. Objects
 // with the opt-out annotation are left alone, as the webhook and audit leave them.
 //
-// Which generations were warned about is kept in memory: a restarted or new leader warns
+// Which settings were warned about is kept in memory: a restarted or new leader warns
 // once more about each schedule that still has the problem.
 type ScheduleWatcher struct {
 	// Client reads BackupSchedules (from the cache).
@@ -44,7 +47,7 @@ type ScheduleWatcher struct {
 	// Metrics holds the gauge; nil records nothing.
 	Metrics *Metrics
 
-	warned sync.Map // types.UID -> generation (int64) warned about
+	warned sync.Map // types.UID -> the retention settings warned about (retentionKey)
 }
 
 // Reconcile looks at one BackupSchedule.
@@ -67,7 +70,8 @@ func (w *ScheduleWatcher) Reconcile(ctx context.Context, req reconcile.Request) 
 		w.warned.Delete(u.GetUID())
 		return reconcile.Result{}, nil
 	}
-	if g, ok := w.warned.Load(u.GetUID()); ok && g.(int64) == u.GetGeneration() {
+	key := retentionKey(u)
+	if k, ok := w.warned.Load(u.GetUID()); ok && k.(string) == key {
 		return reconcile.Result{}, nil
 	}
 	logf.FromContext(ctx).Info("schedule deletes its own log backup", "detail", problem.Error())
@@ -76,8 +80,16 @@ func (w *ScheduleWatcher) Reconcile(ctx context.Context, req reconcile.Request) 
 			"%s. TiDB Operator will delete log-%s once %d snapshot backups exist; nothing was changed.",
 			problem.Error(), u.GetName(), maxBackupsOf(u))
 	}
-	w.warned.Store(u.GetUID(), u.GetGeneration())
+	w.warned.Store(u.GetUID(), key)
 	return reconcile.Result{}, nil
+}
+
+// retentionKey names what the problem depends on: the clean-up fields and whether there is
+// a log template.
+func retentionKey(u *unstructured.Unstructured) string {
+	spec, _ := u.Object["spec"].(map[string]any)
+	_, hasLog := spec["logBackupTemplate"]
+	return fmt.Sprintf("maxBackups=%v maxReservedTime=%v log=%v", spec["maxBackups"], spec["maxReservedTime"], hasLog)
 }
 
 func maxBackupsOf(u *unstructured.Unstructured) int64 {

@@ -27,7 +27,7 @@ import (
 
 func startSelfSigned(t *testing.T, register bool, edit func(*app.Options)) *testenv.Server {
 	t.Helper()
-	s, err := env.StartSelfSigned(t.Context(), testLog(), register, edit)
+	s, err := env.StartSelfSigned(t.Context(), testLog(t), register, edit)
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, s.Stop()) })
 	return s
@@ -245,7 +245,7 @@ func TestCertManagerModeReloadsMountedFiles(t *testing.T) {
 
 	port, err := testenv.FreePort()
 	require.NoError(t, err)
-	s, err := env.RunApp(ctx, testLog(), func(o *app.Options) {
+	s, err := env.RunApp(ctx, testLog(t), func(o *app.Options) {
 		o.Components = []string{app.ComponentWebhook}
 		o.CertMode, o.CertDir, o.CertPollInterval = app.CertModeCertManager, mounted, 200*time.Millisecond
 		o.WebhookHost, o.WebhookPort = "127.0.0.1", port

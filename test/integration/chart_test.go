@@ -320,6 +320,7 @@ func TestChartRBACIsMinimal(t *testing.T) {
 	}
 	assert.Equal(t, []rbacv1.PolicyRule{
 		rule("pingcap.com", "backups", "", "get", "list", "watch", "update", "patch"),
+		rule("pingcap.com", "backupschedules", "", "get", "list", "watch"), // read only: issue 28's warning
 		rule("batch", "jobs", "", "get", "list", "watch", "delete"),
 		rule("", "pods", "", "list"),
 		rule("apiextensions.k8s.io", "customresourcedefinitions", "backups.pingcap.com", "get"),
@@ -339,7 +340,7 @@ func TestChartRBACIsMinimal(t *testing.T) {
 	find(t, renderValues(t, "guard", "guard-system", kernelTLSValues("https://{cluster}-pd.{namespace}:2379")), "ClusterRole", &withTLS)
 	find(t, renderValues(t, "guard", "guard-system", "kernelProbe:\n  enabled: true\n"), "ClusterRole", &withoutTLS)
 	assert.Equal(t, cr.Rules, withoutTLS.Rules)
-	assert.Equal(t, append(slices.Clone(cr.Rules[:5]), append([]rbacv1.PolicyRule{rule("", "secrets", "", "get")}, cr.Rules[5:]...)...), withTLS.Rules)
+	assert.Equal(t, append(slices.Clone(cr.Rules[:6]), append([]rbacv1.PolicyRule{rule("", "secrets", "", "get")}, cr.Rules[6:]...)...), withTLS.Rules)
 	// Namespace policies add reading their one ConfigMap, and Events about it.
 	var withPolicies rbacv1.Role
 	find(t, render(t, "guard", "guard-system", "policy.namespacePolicies.team-a.maxRetryTimes=9"), "Role", &withPolicies)
@@ -439,7 +440,7 @@ func runChart(t *testing.T, ns string, objs []*unstructured.Unstructured) (*app.
 	port, err := testenv.FreePort()
 	require.NoError(t, err)
 
-	s, err := env.RunApp(ctx, testLog(), func(o *app.Options) {
+	s, err := env.RunApp(ctx, testLog(t), func(o *app.Options) {
 		*o = *opts
 		o.CertNamespace, o.LeaderElectionNamespace = ns, ns // from the pod's namespace in a cluster
 		o.WebhookHost, o.WebhookPort = "127.0.0.1", port

@@ -29,7 +29,7 @@ func TestAPIServerOutageWhileWaiting(t *testing.T) {
 	proxy, err := testenv.StartProxy(env.Config)
 	require.NoError(t, err)
 	t.Cleanup(proxy.Close)
-	s, err := env.RunApp(t.Context(), testLog(), scoped(t, func(o *app.Options) {
+	s, err := env.RunApp(t.Context(), testLog(t), scoped(t, func(o *app.Options) {
 		o.Components = []string{app.ComponentReconciler}
 	}), app.WithRestConfig(proxy.Config(env.Config)))
 	require.NoError(t, err)
@@ -84,7 +84,7 @@ func TestReconcilerKilledMidRetry(t *testing.T) {
 	pod.Status.Phase = corev1.PodFailed
 	require.NoError(t, env.Client.Status().Update(ctx, pod))
 
-	restarted, err := env.StartReconciler(ctx, testLog(), scoped(t, nil))
+	restarted, err := env.StartReconciler(ctx, testLog(t), scoped(t, nil))
 	require.NoError(t, err)
 	*s = *restarted
 	b = eventually(t, op.Namespace, "pitr", 30*time.Second, "the new reconciler finishes the retry",
@@ -108,7 +108,7 @@ func TestWebhookDownRetriesWithDefaults(t *testing.T) {
 	require.NoError(t, env.Client.Create(ctx, m))
 	t.Cleanup(func() { _ = testenv.UnregisterWebhooks(context.Background(), env.Client) })
 
-	s, err := env.StartReconciler(ctx, testLog(), func(o *app.Options) {
+	s, err := env.StartReconciler(ctx, testLog(t), func(o *app.Options) {
 		o.MinRetryDuration, o.MaxRetries, o.RetryTimeout = "2s", 3, "10m" // the configured defaults
 	})
 	require.NoError(t, err)

@@ -25,7 +25,7 @@ import (
 // startKernelReconciler runs the reconciler with the kernel probe reading PD at endpoint.
 func startKernelReconciler(t *testing.T, endpoint, tlsSecret string) {
 	t.Helper()
-	s, err := env.StartReconciler(t.Context(), testLog(), scoped(t, func(o *app.Options) {
+	s, err := env.StartReconciler(t.Context(), testLog(t), scoped(t, func(o *app.Options) {
 		o.KernelProbe = app.KernelProbePDEtcd
 		o.KernelPDEndpoint = endpoint
 		o.KernelTLSSecret = tlsSecret
@@ -174,7 +174,7 @@ func TestKernelProbeNeverBlocksOtherBackups(t *testing.T) {
 			held = append(held, c)
 		}
 	}()
-	s, err := env.StartReconciler(t.Context(), testLog(), scoped(t, func(o *app.Options) {
+	s, err := env.StartReconciler(t.Context(), testLog(t), scoped(t, func(o *app.Options) {
 		o.KernelProbe = app.KernelProbePDEtcd
 		o.KernelPDEndpoint = "http://" + ln.Addr().String()
 		o.KernelProbeTimeout = 8 * time.Second

@@ -1,8 +1,11 @@
 package integration
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/go-logr/logr"
@@ -14,12 +17,47 @@ import (
 // env is the control plane shared by the suites of this package.
 var env *testenv.Env
 
-// testLog is where servers started by the tests log: stderr with E2E_LOG=1, else nowhere.
-func testLog() logr.Logger {
+// testLog is where servers started by the tests log: stderr with E2E_LOG=1, else a
+// buffer of the test's own, whose last lines the test prints if it fails (or with
+// E2E_TRACE=1): a story that failed once under make stress shows what the server decided.
+func testLog(t *testing.T) logr.Logger {
+	t.Helper()
 	if os.Getenv("E2E_LOG") == "1" {
 		return zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true))
 	}
-	return logr.Discard()
+	buf := &lockedBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("E2E_TRACE") == "1" {
+			t.Logf("the log of the servers this test started (last %d lines):\n%s", logTail, buf.tail(logTail))
+		}
+	})
+	return zap.New(zap.WriteTo(buf), zap.UseDevMode(true))
+}
+
+// logTail is how many lines of its servers' log a failed test prints.
+const logTail = 150
+
+// lockedBuffer is an io.Writer that many goroutines write (the server's log).
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// tail returns the last n lines written.
+func (b *lockedBuffer) tail(n int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	lines := strings.Split(strings.TrimRight(b.buf.String(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 func TestMain(m *testing.M) {

@@ -37,7 +37,7 @@ var pausePolicy = map[string]any{"minRetryDuration": "2s", "maxRetryTimes": int6
 // probe, its kernel probe reads pd.
 func startWatchingReconciler(t *testing.T, pd *clientv3.Client, probe bool, edit func(*app.Options), hooks ...app.Hook) {
 	t.Helper()
-	s, err := env.RunApp(t.Context(), testLog(), scoped(t, func(o *app.Options) {
+	s, err := env.RunApp(t.Context(), testLog(t), scoped(t, func(o *app.Options) {
 		o.Components = []string{app.ComponentReconciler}
 		o.WatchInterval = time.Second
 		if probe {
@@ -305,9 +305,12 @@ func TestManualPauseIsLeftAlone(t *testing.T) {
 	series := fmt.Sprintf(`tidb_backup_guard_log_backup_gc_safe_point_exceeds_checkpoint{backup="held",namespace="%s"}`, op.Namespace)
 	checkpoint := time.Now().Add(-2 * time.Hour).Truncate(time.Millisecond)
 	require.NoError(t, etcdtest.PutGlobalCheckpoint(t.Context(), pd, "held", kernel.TSO(checkpoint)))
-	require.Eventually(t, func() bool { v, ok := metricValue(t, port, series); return ok && v == 0 }, 30*time.Second, 200*time.Millisecond)
+	require.NoError(t, etcdtest.SetGCSafePoint(t.Context(), pd, kernel.TSO(checkpoint.Add(-time.Minute))))
+	require.Eventually(t, func() bool { v, ok := metricValue(t, port, series); return ok && v == 0 }, 30*time.Second, 200*time.Millisecond,
+		"GC behind the checkpoint: 0")
 	require.NoError(t, etcdtest.SetGCSafePoint(t.Context(), pd, kernel.TSO(checkpoint.Add(time.Minute))))
-	require.Eventually(t, func() bool { v, ok := metricValue(t, port, series); return ok && v == 1 }, 30*time.Second, 200*time.Millisecond)
+	require.Eventually(t, func() bool { v, ok := metricValue(t, port, series); return ok && v == 1 }, 30*time.Second, 200*time.Millisecond,
+		"GC past the checkpoint: 1")
 	backups = settled(t, op, map[string]int{"held": 0})
 	assert.True(t, episodeClosed(backups["held"]))
 	assert.Zero(t, op.Resumes("held"))

@@ -24,7 +24,7 @@ import (
 
 func startReconciler(t *testing.T) *testenv.Server {
 	t.Helper()
-	s, err := env.StartReconciler(t.Context(), testLog(), scoped(t, nil))
+	s, err := env.StartReconciler(t.Context(), testLog(t), scoped(t, nil))
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, s.Stop()) })
 	return s
@@ -357,7 +357,7 @@ func TestRestartMidBackoff(t *testing.T) {
 	before := recordsOf(t, b)[0]
 	require.NoError(t, s.Stop())
 
-	restarted, err := env.StartReconciler(t.Context(), testLog(), scoped(t, nil))
+	restarted, err := env.StartReconciler(t.Context(), testLog(t), scoped(t, nil))
 	require.NoError(t, err)
 	*s = *restarted // the cleanup stops the running one
 

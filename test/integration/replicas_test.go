@@ -18,7 +18,7 @@ import (
 func startReplicas(t *testing.T, n int, edit func(*app.Options)) {
 	t.Helper()
 	for range n {
-		s, err := env.StartReconciler(t.Context(), testLog(), scoped(t, edit))
+		s, err := env.StartReconciler(t.Context(), testLog(t), scoped(t, edit))
 		require.NoError(t, err)
 		t.Cleanup(func() { assert.NoError(t, s.Stop()) })
 	}

@@ -94,7 +94,7 @@ func TestWriteGuardStopsAForcedLoop(t *testing.T) {
 	port, err := testenv.FreePort()
 	require.NoError(t, err)
 	const limit = 5
-	s, err := env.StartReconciler(t.Context(), testLog(), scoped(t, func(o *app.Options) {
+	s, err := env.StartReconciler(t.Context(), testLog(t), scoped(t, func(o *app.Options) {
 		o.MetricsBindAddress = fmt.Sprintf("127.0.0.1:%d", port)
 		o.WriteGuardLimit, o.WriteGuardWindow, o.WriteGuardCooldown = limit, time.Hour, time.Hour
 	}))

@@ -95,8 +95,10 @@ func stopTiDBOperator() {
 	}
 }
 
-// storyPlaces maps each test to its story: the namespace and the PD address it was given.
-var storyPlaces sync.Map // test name -> storyPlace
+// storyPlaces maps each running test to its story: the namespace and the PD address it was
+// given. Keyed by the test itself, not its name: make stress runs the same names round
+// after round (-count), and each run needs a namespace of its own.
+var storyPlaces sync.Map // *testing.T -> storyPlace
 
 type storyPlace struct{ namespace, pdHost string }
 
@@ -106,14 +108,15 @@ type storyPlace struct{ namespace, pdHost string }
 // story's server acts on another's Backups.
 func storyOf(t *testing.T) (namespace, pdHost string) {
 	t.Helper()
-	if p, ok := storyPlaces.Load(t.Name()); ok {
+	if p, ok := storyPlaces.Load(t); ok {
 		return p.(storyPlace).namespace, p.(storyPlace).pdHost
 	}
 	n := realStories.Add(1)
 	require.LessOrEqual(t, n, int32(maxRealStories), "raise maxRealStories")
 	ns, host := realStory(n)
 	require.NoError(t, env.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
-	storyPlaces.Store(t.Name(), storyPlace{ns, host})
+	storyPlaces.Store(t, storyPlace{ns, host})
+	t.Cleanup(func() { storyPlaces.Delete(t) })
 	return ns, host
 }
 
@@ -228,7 +231,7 @@ func TestRealOperatorTrackerInterplay(t *testing.T) {
 		t.Run(fmt.Sprintf("kernel probe %v", probe), func(t *testing.T) {
 			t.Parallel()
 			op, pd := realCluster(t)
-			s, err := env.StartReconciler(t.Context(), testLog(), scoped(t, func(o *app.Options) {
+			s, err := env.StartReconciler(t.Context(), testLog(t), scoped(t, func(o *app.Options) {
 				if probe {
 					o.KernelProbe = app.KernelProbePDEtcd
 					o.KernelPDEndpoint = pd.Endpoints()[0]

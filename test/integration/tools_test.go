@@ -445,7 +445,7 @@ func TestShadowModeWritesNothing(t *testing.T) {
 	counter := &writeCounter{}
 	port, err := testenv.FreePort()
 	require.NoError(t, err)
-	shadow, err := env.RunApp(t.Context(), testLog(), scoped(t, func(o *app.Options) {
+	shadow, err := env.RunApp(t.Context(), testLog(t), scoped(t, func(o *app.Options) {
 		o.Components = []string{app.ComponentReconciler}
 		o.Mode = app.ReconcilerModeShadow
 		o.MetricsBindAddress = fmt.Sprintf("127.0.0.1:%d", port)
@@ -499,7 +499,7 @@ func TestNamespacePolicies(t *testing.T) {
 	require.NoError(t, env.Client.Create(ctx, cm))
 	port, err := testenv.FreePort()
 	require.NoError(t, err)
-	s, err := env.StartServer(ctx, testLog(), func(o *app.Options) {
+	s, err := env.StartServer(ctx, testLog(t), func(o *app.Options) {
 		o.NamespacePolicies = home + "/policies"
 		o.MetricsBindAddress = fmt.Sprintf("127.0.0.1:%d", port)
 	})
@@ -571,7 +571,7 @@ func TestNamespacePolicyInTheReconciler(t *testing.T) {
 	home := namespace(t)
 	require.NoError(t, env.Client.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: home, Name: "policies"},
 		Data: map[string]string{op.Namespace: "minRetryDuration: 1s\nmaxRetryTimes: 1\nretryTimeout: 1m"}}))
-	r, err := env.StartReconciler(ctx, testLog(), scoped(t, func(o *app.Options) { o.NamespacePolicies = home + "/policies" }))
+	r, err := env.StartReconciler(ctx, testLog(t), scoped(t, func(o *app.Options) { o.NamespacePolicies = home + "/policies" }))
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, r.Stop()) })
 	op.Script("pitr", testenv.BRError, testenv.BRError)

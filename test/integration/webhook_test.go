@@ -22,7 +22,7 @@ import (
 func startWebhooks(t *testing.T) *testenv.Server {
 	t.Helper()
 	ctx := t.Context()
-	s, err := env.StartServer(ctx, testLog(), nil)
+	s, err := env.StartServer(ctx, testLog(t), nil)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		assert.NoError(t, testenv.UnregisterWebhooks(context.Background(), env.Client))
@@ -347,7 +347,7 @@ func TestWebhookIsReallyCalled(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "failed calling webhook")
 	// Restart so the cleanup's Stop has something to stop.
-	restarted, err := env.StartServer(ctx, testLog(), nil)
+	restarted, err := env.StartServer(ctx, testLog(t), nil)
 	require.NoError(t, err)
 	*s = *restarted
 }
