@@ -298,15 +298,23 @@ func afterResume(in Input, sig *pauseSignal, last Record, resumedAt time.Time) D
 		Message: fmt.Sprintf("the log backup runs again after %d resumes: its checkpoint (%s) has passed the resume at %s",
 			last.RetryNum, rfc3339(at), rfc3339(started))}
 	switch {
-	case advanced:
-		return closePause(in, closing)
 	case stale && !kernelAnswered(in):
 		// Set the stale record back and keep the episode: TiDB Operator then reads PD
 		// afresh, and either marks the task paused again or refreshes its checkpoint.
-		return Decision{Action: ActRecover, PutBack: true, Pause: true, Command: CmdStart, Reason: ReasonPauseRecordOutdated,
+		d := Decision{Action: ActRecover, PutBack: true, Pause: true, Command: CmdStart, Reason: ReasonPauseRecordOutdated,
 			RetryNum: last.RetryNum, Message: fmt.Sprintf("TiDB Operator's record of the pause predates the resume completed at %s "+
 				"(it reuses a reading of PD for a minute): log-start set back to Complete and status.phase to Running, so that "+
 				"it reads PD afresh", rfc3339(resumedAt))}
+		if advanced {
+			// The checkpoint moved too: the same write ends the episode. Closing it first
+			// would leave the stale record to read as a new pause, a new episode and a
+			// second resume of a running task (seen under make stress, 2026-12-05).
+			d.Pause = false
+			d.Message += "; " + closing.Message
+		}
+		return d
+	case advanced:
+		return closePause(in, closing)
 	}
 	return none
 }

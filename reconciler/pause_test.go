@@ -158,6 +158,13 @@ func TestDecidePause(t *testing.T) {
 		{name: "... then set it back, keeping the episode, so that TiDB Operator reads PD afresh",
 			u: running(resumed(t0.Add(35*sec)), operatorPaused(t0.Add(36*sec)), pauseEpisode(0), records(started(1, 0, 30*sec))), now: 36*sec + errorPausedCooldown,
 			want: Decision{Action: ActRecover, PutBack: true, Pause: true, Command: CmdStart, Reason: ReasonPauseRecordOutdated, RetryNum: 1}},
+		// Seen under make stress (2026-12-05): the resume ran and the checkpoint moved, but
+		// TiDB Operator's record, from a reading older than the resume, still said paused.
+		// Closing the episode then took that record for a new pause and resumed again.
+		{name: "checkpoint moved past the resume, but TiDB Operator's stale record stands: set it back and end the episode in one write",
+			u: running(resumed(t0.Add(35*sec)), operatorPaused(t0.Add(36*sec)), pauseEpisode(0), records(started(1, 0, 30*sec)),
+				set("status.logCheckpointTs", strconv.FormatUint(kernel.TSO(t0.Add(36*sec)), 10))), now: 36*sec + errorPausedCooldown,
+			want: Decision{Action: ActRecover, PutBack: true, Command: CmdStart, Reason: ReasonPauseRecordOutdated, RetryNum: 1}},
 		{name: "TiDB Operator marks it paused from a fresh reading: the next attempt",
 			u:    running(resumed(t0.Add(35*sec)), operatorPaused(t0.Add(36*sec+operatorRefresh+sec)), pauseEpisode(0), records(started(1, 0, 30*sec))),
 			now:  40*sec + operatorRefresh,
@@ -257,4 +264,24 @@ func TestApplyGapGiveUp(t *testing.T) {
 	assert.True(t, b.Episode.GaveUp && b.Episode.Pause)
 	in.Backup, in.Now = b, in.Now.Add(time.Hour)
 	assert.Equal(t, ActNone, Decide(in).Action, "decided once")
+}
+
+// The make stress failure of 2026-12-05, written out: after the one write that sets the
+// stale record back and ends the episode, there is nothing left to do (no new pause, no
+// second resume).
+func TestStaleRecordAfterAMovedCheckpointComesToRest(t *testing.T) {
+	sec := time.Second
+	u := running(resumed(t0.Add(35*sec)), operatorPaused(t0.Add(36*sec)), pauseEpisode(0), records(started(1, 0, 30*sec)),
+		set("status.logCheckpointTs", strconv.FormatUint(kernel.TSO(t0.Add(36*sec)), 10)))
+	now := t0.Add(36*sec + errorPausedCooldown)
+	in := Input{Now: now, Backup: viewBackup(u), Config: defaults.DefaultConfig(), NonRetryable: DefaultNonRetryable}
+	d := Decide(in)
+	require.Equal(t, ActRecover, d.Action, d.Message)
+	require.NoError(t, apply(u, d, now))
+	b := viewBackup(u)
+	assert.Nil(t, b.Episode, "the episode ended")
+	assert.Equal(t, PhaseRunning, b.Phase)
+	in.Backup, in.Now = b, now.Add(sec)
+	assert.Equal(t, none, Decide(in), "nothing left to do")
+	assert.Len(t, b.Records, 1, "no new record")
 }

@@ -40,8 +40,15 @@ func main() {
 	out := flag.String("out", "bin/tidb-backup-guard-image.tar", "the image tarball to write")
 	tag := flag.String("tag", "tidb-backup-guard:dev", "the image's name in the tarball")
 	version := flag.String("version", "dev", "VERSION, as the Dockerfile's build argument")
+	bin := flag.String("bin", "", "instead of the Dockerfile's: an image of this one static binary (at /<its name>, its entrypoint, run as 65535), such as the end-to-end node's pause image")
 	flag.Parse()
-	if err := build(*root, *out, *tag, *version); err != nil {
+	var err error
+	if *bin != "" {
+		err = binaryImage(*bin, *out, *tag)
+	} else {
+		err = build(*root, *out, *tag, *version)
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "image: %v\n", err)
 		os.Exit(1)
 	}
@@ -83,6 +90,16 @@ func readDockerfile(path string) (stage, error) {
 	return s, nil
 }
 
+// binaryImage writes an image of one static binary.
+func binaryImage(path, out, tag string) error {
+	bin, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	name := "/" + filepath.Base(path)
+	return write(bin, stage{binary: name, user: "65535:65535", entrypoint: []string{name}}, out, tag, "dev")
+}
+
 func build(root, out, tag, version string) error {
 	s, err := readDockerfile(filepath.Join(root, "Dockerfile"))
 	if err != nil {
@@ -103,6 +120,11 @@ func build(root, out, tag, version string) error {
 	if err != nil {
 		return err
 	}
+	return write(bin, s, out, tag, version)
+}
+
+// write writes the image of bin as s describes it.
+func write(bin []byte, s stage, out, tag, version string) error {
 	layer, err := rootfs(s.binary, bin)
 	if err != nil {
 		return err
