@@ -17,12 +17,17 @@ BUILD := CGO_ENABLED=0 go build -trimpath -tags grpcnotrace -ldflags "$(LDFLAGS)
 ASSETS = $$(hack/envtest-assets.sh | tail -n 1)
 DEMO_ASSETS = $$(hack/envtest-assets.sh etcd kube-apiserver kubectl tidb-operator | tail -n 1)
 
-.PHONY: all build image test stress test-compat unit demo assets vet lint fuzz bench clean
+.PHONY: all build image e2e test stress test-compat unit demo assets vet lint fuzz bench clean
 
 all: build
 
 build: ## Build bin/tidb-backup-guard.
 	$(BUILD) -o bin/tidb-backup-guard ./cmd/tidb-backup-guard
+
+e2e: ## The chart on a one-node cluster built from source, in its own namespaces (root; libseccomp-dev for runc).
+	@assets=$$(hack/e2e/assets.sh | tail -n 1) && \
+	go test -c -tags e2e -o bin/e2e.test ./test/e2e && \
+	hack/e2e/node.sh "$$assets" bin/e2e-work -- env E2E_ASSETS="$$assets" E2E_ROOT="$(CURDIR)" bin/e2e.test -test.v -test.timeout 15m
 
 image: ## Build the image without a Docker engine: bin/tidb-backup-guard-image.tar (hack/image reads the Dockerfile).
 	cd hack/image && go run . -root ../.. -out ../../bin/tidb-backup-guard-image.tar -tag tidb-backup-guard:$(VERSION) -version $(VERSION)

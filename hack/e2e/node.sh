@@ -8,7 +8,7 @@
 #
 #   hack/e2e/node.sh BIN_DIR WORK_DIR -- COMMAND...
 #
-# BIN_DIR holds every binary and the images (pause.tar, and any *.tar to import). COMMAND
+# BIN_DIR holds every binary and the images (images/*.tar: hack/e2e/assets.sh). COMMAND
 # runs inside the namespaces once the node is Ready, with KUBECONFIG set; the cluster
 # stops when it exits, and its exit code is the script's.
 set -euo pipefail
@@ -26,6 +26,7 @@ node=e2e-node
 ip=10.99.0.1
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
+rm -rf "$work/etcd" "$work/containerd" "$work/pki" # a cluster of its own every run
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
