@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,9 +77,12 @@ func Start(opts Options) (*Etcd, error) {
 	} else if clientPort, err = assets.FreePort(); err != nil {
 		return nil, err
 	}
-	peerPort, err := assets.FreePort()
-	if err != nil {
-		return nil, err
+	// The peer port: on a story's own address (opts.Host, unique to it) the usual 2380;
+	// on 127.0.0.1 a free one, picked again if another process took it before etcd bound
+	// it (FreePort closes its listener; seen under make stress, 200 etcds starting at once).
+	peerHost, peerPort := host, 2380
+	if opts.Host == "" {
+		peerHost = "127.0.0.1"
 	}
 	scheme := "http"
 	e := &Etcd{dir: dir}
@@ -102,7 +106,29 @@ func Start(opts Options) (*Etcd, error) {
 		}
 	}
 	e.Endpoint = fmt.Sprintf("%s://%s:%d", scheme, host, clientPort)
-	peer := "http://127.0.0.1:" + strconv.Itoa(peerPort)
+	for attempt := 1; ; attempt++ {
+		if opts.Host == "" {
+			if peerPort, err = assets.FreePort(); err != nil {
+				return nil, err
+			}
+		}
+		e.setArgs(opts, dir, "http://"+net.JoinHostPort(peerHost, strconv.Itoa(peerPort)))
+		err := e.run(bin)
+		if err == nil {
+			return e, nil
+		}
+		if opts.Host != "" || attempt == 3 || !errors.Is(err, errExited) {
+			_ = os.RemoveAll(dir)
+			return nil, err
+		}
+		_ = os.RemoveAll(filepath.Join(dir, "data"))
+	}
+}
+
+// errExited: etcd exited before it answered (a port taken, for one).
+var errExited = errors.New("etcd exited while starting")
+
+func (e *Etcd) setArgs(opts Options, dir, peer string) {
 	e.args = []string{
 		"--name", "pd",
 		"--data-dir", filepath.Join(dir, "data"),
@@ -121,11 +147,6 @@ func Start(opts Options) (*Etcd, error) {
 			"--trusted-ca-file", filepath.Join(dir, "ca.crt"),
 			"--client-cert-auth")
 	}
-	if err := e.run(bin); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	return e, nil
 }
 
 func (e *Etcd) run(bin string) error {
@@ -152,7 +173,7 @@ func (e *Etcd) run(bin string) error {
 		}
 		select {
 		case werr := <-e.done:
-			return fmt.Errorf("etcd exited while starting: %v (last error: %w)", werr, err)
+			return fmt.Errorf("%w: %v (last error: %v)", errExited, werr, err)
 		default:
 		}
 		if time.Now().After(deadline) {
