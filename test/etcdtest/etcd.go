@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -152,6 +153,9 @@ func (e *Etcd) setArgs(opts Options, dir, peer string) {
 func (e *Etcd) run(bin string) error {
 	e.cmd = exec.Command(bin, e.args...)
 	e.cmd.Stdout, e.cmd.Stderr = os.Stderr, os.Stderr
+	// Dies with the test process: an etcd left behind holds go test's output open, and go
+	// test then waits for it forever (seen when a story panicked under make stress).
+	e.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := e.cmd.Start(); err != nil {
 		return fmt.Errorf("start etcd: %w", err)
 	}
