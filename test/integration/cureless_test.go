@@ -31,7 +31,7 @@ func TestExpiredCredentialsAreNotRetried(t *testing.T) {
 	assert.Equal(t, 1, op.Runs("pitr"), "not re-run")
 	assert.Equal(t, reconciler.ReasonCredentialsRejected, failedCondition(b)["reason"])
 	assert.Contains(t, failedCondition(b)["message"], "rotate the credentials")
-	assert.Contains(t, recordsOf(t, b)[0].OriginalReason, "ExpiredToken")
+	assert.Contains(t, firstRecord(t, b).OriginalReason, "ExpiredToken")
 	assert.Equal(t, 1, eventReasons(t, op.Namespace, "pitr")[reconciler.ReasonRetrySkipped])
 }
 
@@ -53,9 +53,9 @@ func TestCredentialPauseIsNotResumed(t *testing.T) {
 	b := settled(t, op, map[string]int{"pitr": 1})["pitr"]
 	assertGaveUpOnPause(t, b, reconciler.ReasonCredentialsRejected)
 	assert.Contains(t, failedCondition(b)["message"], "rotate the credentials")
-	assert.Contains(t, recordsOf(t, b)[0].OriginalReason, "InvalidAccessKeyId")
+	assert.Contains(t, firstRecord(t, b).OriginalReason, "InvalidAccessKeyId")
 	assert.Zero(t, op.Resumes("pitr"))
-	assert.Empty(t, recordsOf(t, b)[0].RealRetryAt, "no resume was attempted")
+	assert.Empty(t, firstRecord(t, b).RealRetryAt, "no resume was attempted")
 	assert.Equal(t, 1, eventReasons(t, op.Namespace, "pitr")[reconciler.ReasonRetrySkipped])
 }
 
@@ -84,7 +84,7 @@ func TestLagLimitPauseIsRecordedNotResumed(t *testing.T) {
 					})
 			}
 			b := settled(t, op, map[string]int{"lagging": 1})["lagging"]
-			rec := recordsOf(t, b)[0]
+			rec := firstRecord(t, b)
 			assert.Empty(t, rec.ExpectedRetryAt, "no resume scheduled")
 			assert.Contains(t, rec.OriginalReason, "lag is too huge")
 			assert.Zero(t, op.Resumes("lagging"))

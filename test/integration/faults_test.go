@@ -41,7 +41,7 @@ func TestAPIServerOutageWhileWaiting(t *testing.T) {
 	require.NoError(t, op.Start(t.Context(), richLogBackup(t, "pitr", policy)))
 	b := eventually(t, op.Namespace, "pitr", 20*time.Second, "the failure is recorded",
 		func(b *unstructured.Unstructured) bool { return len(recordsOf(t, b)) == 1 })
-	before := recordsOf(t, b)[0]
+	before := firstRecord(t, b)
 
 	require.NoError(t, proxy.Down())
 	time.Sleep(6 * time.Second) // the retry falls due while the API server is away
@@ -80,7 +80,7 @@ func TestReconcilerKilledMidRetry(t *testing.T) {
 	require.NoError(t, s.Stop()) // mid-retry: recorded, Job gone, not handed back
 
 	b := fetch(t, op.Namespace, "pitr")
-	require.Empty(t, recordsOf(t, b)[0].RealRetryAt)
+	require.Empty(t, firstRecord(t, b).RealRetryAt)
 	pod.Status.Phase = corev1.PodFailed
 	require.NoError(t, env.Client.Status().Update(ctx, pod))
 

@@ -120,7 +120,7 @@ func TestHandOffOverwrittenByTiDBOperatorIsHandedOffAgain(t *testing.T) {
 			b := resumedOnce(t, op, "pitr", probe)
 			assertHeldUntilHandOffs(t, hold, overwritten)
 			assert.Equal(t, 1, op.Resumes("pitr"), "TiDB Operator ran log-resume once")
-			rec := recordsOf(t, b)[0]
+			rec := firstRecord(t, b)
 			assert.Contains(t, rec.RetryReason, "log-resume failed: the log backup task was paused by an error")
 
 			b = settled(t, op, map[string]int{"pitr": 1})["pitr"]

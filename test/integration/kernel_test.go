@@ -202,8 +202,8 @@ func TestKernelProbeNeverBlocksOtherBackups(t *testing.T) {
 	r := retriedOnce(t, op, "stuck")
 	assert.Contains(t, r.RetryReason, "the kernel state could not be read")
 	assert.Contains(t, r.RetryReason, "context deadline exceeded")
-	assert.True(t, ts(t, recordsOf(t, other)[0].DetectFailedAt).Before(ts(t, r.RealRetryAt)),
-		"the other Backup was handled while the probe held the first one: %s vs %s", recordsOf(t, other)[0].DetectFailedAt, r.RealRetryAt)
+	assert.True(t, ts(t, firstRecord(t, other).DetectFailedAt).Before(ts(t, r.RealRetryAt)),
+		"the other Backup was handled while the probe held the first one: %s vs %s", firstRecord(t, other).DetectFailedAt, r.RealRetryAt)
 	settled(t, op, map[string]int{"stuck": 1, "other": 1})
 }
 

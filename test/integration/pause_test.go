@@ -117,7 +117,7 @@ func TestErrorPausedLogBackupIsResumed(t *testing.T) {
 				return
 			}
 			b := resumedOnce(t, op, "pitr", probe)
-			rec := recordsOf(t, b)[0]
+			rec := firstRecord(t, b)
 			assert.Contains(t, rec.RetryReason, "log-resume failed: the log backup task was paused by an error")
 			if probe {
 				assert.Contains(t, rec.OriginalReason, "store 4: KV:LogBackup:Io: disk full on /var/lib/tikv", "BR's error, from PD")
@@ -264,7 +264,7 @@ func TestGCPassingTheCheckpointGivesUpWithoutAResume(t *testing.T) {
 
 	eventually(t, op.Namespace, "gap", 60*time.Second, "given up: the gap cannot be closed", gaveUp)
 	b := settled(t, op, map[string]int{"gap": 1})["gap"]
-	assert.Empty(t, recordsOf(t, b)[0].RealRetryAt, "no resume was attempted")
+	assert.Empty(t, firstRecord(t, b).RealRetryAt, "no resume was attempted")
 	assert.Zero(t, op.Resumes("gap"))
 	assertGaveUpOnPause(t, b, reconciler.ReasonLogGapUnrecoverable)
 	msg, _ := failedCondition(b)["message"].(string)
@@ -336,7 +336,7 @@ func TestFalseTaskNotFoundIsPutBackOnce(t *testing.T) {
 	eventually(t, op.Namespace, "unseen", 60*time.Second, "put back once, then left as TiDB Operator wrote it", gaveUp)
 	backups := settled(t, op, map[string]int{"unseen": 1})
 	b = backups["unseen"]
-	rec := recordsOf(t, b)[0]
+	rec := firstRecord(t, b)
 	assert.Contains(t, rec.RetryReason, "put back from the kernel state")
 	assert.Contains(t, rec.OriginalReason, "LogBackupTaskNotFound")
 	events := eventReasons(t, op.Namespace, "unseen")

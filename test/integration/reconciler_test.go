@@ -168,6 +168,15 @@ func recordsOf(t *testing.T, b *unstructured.Unstructured) []record {
 	return out
 }
 
+// firstRecord is the first retry record, failing the test (not panicking: a panic ends
+// every story of the run) when there is none.
+func firstRecord(t *testing.T, b *unstructured.Unstructured) record {
+	t.Helper()
+	recs := recordsOf(t, b)
+	require.NotEmpty(t, recs, "no retry record")
+	return recs[0]
+}
+
 func ts(t *testing.T, s string) time.Time {
 	t.Helper()
 	v, err := time.Parse(time.RFC3339, s)
@@ -354,7 +363,7 @@ func TestRestartMidBackoff(t *testing.T) {
 
 	b := eventually(t, op.Namespace, "pitr", 20*time.Second, "the failure is recorded",
 		func(b *unstructured.Unstructured) bool { return len(recordsOf(t, b)) == 1 })
-	before := recordsOf(t, b)[0]
+	before := firstRecord(t, b)
 	require.NoError(t, s.Stop())
 
 	restarted, err := env.StartReconciler(t.Context(), testLog(t), scoped(t, nil))
@@ -467,7 +476,7 @@ func TestLiveOldPodBlocksTheRetry(t *testing.T) {
 		func(b *unstructured.Unstructured) bool { return len(recordsOf(t, b)) == 1 })
 	time.Sleep(3 * time.Second) // well past the 1s delay
 	b := fetch(t, op.Namespace, "pitr")
-	assert.Empty(t, recordsOf(t, b)[0].RealRetryAt, "the retry started beside a live pod")
+	assert.Empty(t, firstRecord(t, b).RealRetryAt, "the retry started beside a live pod")
 	assert.Equal(t, 1, op.Runs("pitr"))
 
 	pod.Status.Phase = corev1.PodFailed

@@ -62,7 +62,7 @@ func TestFailedLogStartWithCommitTsIsDecidedOnce(t *testing.T) {
 	require.NotNil(t, cond)
 	assert.Equal(t, "LogBackupTaskNotFound", cond["reason"], "TiDB Operator's condition is not overwritten")
 	assert.Equal(t, operatorMessage, cond["message"])
-	r := recordsOf(t, b)[0]
+	r := firstRecord(t, b)
 	assert.Equal(t, "LogBackupTaskNotFound: "+operatorMessage, r.OriginalReason, "the original reason, once")
 	assert.Empty(t, r.ExpectedRetryAt, "no retry follows")
 

@@ -71,7 +71,7 @@ func TestExplainAgreesWithTheServer(t *testing.T) {
 		return len(recs) == 1 && recs[0].RealRetryAt == ""
 	})
 	x := explainJSON(t, op.Namespace, "pitr")
-	rec := recordsOf(t, b)[0]
+	rec := firstRecord(t, b)
 	require.Equal(t, reconciler.ActWait, x.Decision.Action, "explain: %+v", x)
 	require.NotNil(t, x.Decision.At)
 	assert.True(t, ts(t, rec.ExpectedRetryAt).Equal(*x.Decision.At), "explain's next retry (%s) is the one the server scheduled (%s)",
