@@ -1,11 +1,9 @@
 package integration
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/go-logr/logr"
@@ -25,7 +23,7 @@ func testLog(t *testing.T) logr.Logger {
 	if os.Getenv("E2E_LOG") == "1" {
 		return zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true))
 	}
-	buf := &lockedBuffer{}
+	buf := &syncBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("E2E_TRACE") == "1" {
 			t.Logf("the log of the servers this test started (last %d lines):\n%s", logTail, buf.tail(logTail))
@@ -37,23 +35,9 @@ func testLog(t *testing.T) logr.Logger {
 // logTail is how many lines of its servers' log a failed test prints.
 const logTail = 150
 
-// lockedBuffer is an io.Writer that many goroutines write (the server's log).
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
 // tail returns the last n lines written.
-func (b *lockedBuffer) tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	lines := strings.Split(strings.TrimRight(b.buf.String(), "\n"), "\n")
+func (s *syncBuffer) tail(n int) string {
+	lines := strings.Split(strings.TrimRight(s.String(), "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
