@@ -277,9 +277,8 @@ func TestGCPassingTheCheckpointGivesUpWithoutAResume(t *testing.T) {
 func TestManualPauseIsLeftAlone(t *testing.T) {
 	t.Parallel() // a story of its own namespace (storyOf)
 	op, pd := realCluster(t)
-	port, err := testenv.FreePort()
-	require.NoError(t, err)
-	startWatchingReconciler(t, pd, true, func(o *app.Options) { o.MetricsBindAddress = fmt.Sprintf("127.0.0.1:%d", port) })
+	metrics := metricsAddress(t)
+	startWatchingReconciler(t, pd, true, func(o *app.Options) { o.MetricsBindAddress = metrics })
 	startRunning(t, op, "held", pausePolicy)
 	require.NoError(t, etcdtest.PauseManually(t.Context(), pd, "held", "maintenance window"))
 	if hasTracker(t) {
@@ -306,10 +305,10 @@ func TestManualPauseIsLeftAlone(t *testing.T) {
 	checkpoint := time.Now().Add(-2 * time.Hour).Truncate(time.Millisecond)
 	require.NoError(t, etcdtest.PutGlobalCheckpoint(t.Context(), pd, "held", kernel.TSO(checkpoint)))
 	require.NoError(t, etcdtest.SetGCSafePoint(t.Context(), pd, kernel.TSO(checkpoint.Add(-time.Minute))))
-	require.Eventually(t, func() bool { v, ok := metricValue(t, port, series); return ok && v == 0 }, 30*time.Second, 200*time.Millisecond,
+	require.Eventually(t, func() bool { v, ok := metricValue(t, metrics, series); return ok && v == 0 }, 30*time.Second, 200*time.Millisecond,
 		"GC behind the checkpoint: 0")
 	require.NoError(t, etcdtest.SetGCSafePoint(t.Context(), pd, kernel.TSO(checkpoint.Add(time.Minute))))
-	require.Eventually(t, func() bool { v, ok := metricValue(t, port, series); return ok && v == 1 }, 30*time.Second, 200*time.Millisecond,
+	require.Eventually(t, func() bool { v, ok := metricValue(t, metrics, series); return ok && v == 1 }, 30*time.Second, 200*time.Millisecond,
 		"GC past the checkpoint: 1")
 	backups = settled(t, op, map[string]int{"held": 0})
 	assert.True(t, episodeClosed(backups["held"]))
@@ -380,10 +379,19 @@ func TestOperatorPauseRecordsInterleaveWithOurs(t *testing.T) {
 	assert.LessOrEqual(t, ours, 3+3+1, "our writes: %v", events)
 }
 
-// metricValue reads one sample (a float) from the server's /metrics; false if absent.
-func metricValue(t *testing.T, port int, series string) (float64, bool) {
+// metricsAddress is where a story's server serves /metrics: on the story's own loopback
+// address, whose ports no other process uses (a free port picked on 127.0.0.1 can be taken
+// before the server binds it: seen for etcd under make stress).
+func metricsAddress(t *testing.T) string {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	_, host := storyOf(t)
+	return host + ":8080"
+}
+
+// metricValue reads one sample (a float) from the server's /metrics at addr; false if absent.
+func metricValue(t *testing.T, addr, series string) (float64, bool) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
 	require.NoError(t, err)
 	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
@@ -423,10 +431,9 @@ func TestCheckpointLagIsWatched(t *testing.T) {
 				t.Skip("TiDB Operator before v1.6.4 does not write status.logCheckpointTs")
 			}
 			op, pd := realCluster(t)
-			port, err := testenv.FreePort()
-			require.NoError(t, err)
+			metrics := metricsAddress(t)
 			startWatchingReconciler(t, pd, probe, func(o *app.Options) {
-				o.MetricsBindAddress = fmt.Sprintf("127.0.0.1:%d", port)
+				o.MetricsBindAddress = metrics
 				o.CheckpointLagWarning = time.Minute
 			})
 			startRunning(t, op, "lag", pausePolicy)
@@ -439,7 +446,7 @@ func TestCheckpointLagIsWatched(t *testing.T) {
 			if !probe {
 				wait = 3 * time.Minute // TiDB Operator copies the checkpoint once a minute
 			}
-			require.Eventually(t, func() bool { v, ok := metricValue(t, port, series); return ok && v >= 3600 }, wait, 200*time.Millisecond)
+			require.Eventually(t, func() bool { v, ok := metricValue(t, metrics, series); return ok && v >= 3600 }, wait, 200*time.Millisecond)
 			require.Eventually(t, func() bool {
 				return len(eventMessages(t, op.Namespace, "lag", reconciler.ReasonCheckpointLagging)) == 1
 			},
@@ -447,13 +454,13 @@ func TestCheckpointLagIsWatched(t *testing.T) {
 			msg := eventMessages(t, op.Namespace, "lag", reconciler.ReasonCheckpointLagging)[0]
 			assert.Contains(t, msg, "Warning: the log backup's checkpoint is behind: checkpoint "+behind.UTC().Format(time.RFC3339))
 			assert.Contains(t, msg, "(warning at 1m)")
-			paused, ok := metricValue(t, port, fmt.Sprintf(`tidb_backup_guard_log_backup_paused_by_error{backup="lag",namespace="%s"}`, op.Namespace))
+			paused, ok := metricValue(t, metrics, fmt.Sprintf(`tidb_backup_guard_log_backup_paused_by_error{backup="lag",namespace="%s"}`, op.Namespace))
 			assert.True(t, ok)
 			assert.Zero(t, paused)
 
 			// Flushing works again: the checkpoint catches up.
 			op.SetAdvance(true)
-			require.Eventually(t, func() bool { v, ok := metricValue(t, port, series); return ok && v < 60 }, wait, 200*time.Millisecond)
+			require.Eventually(t, func() bool { v, ok := metricValue(t, metrics, series); return ok && v < 60 }, wait, 200*time.Millisecond)
 			require.Eventually(t, func() bool {
 				return len(eventMessages(t, op.Namespace, "lag", reconciler.ReasonCheckpointCaughtUp)) == 1
 			},

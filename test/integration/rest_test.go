@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -91,11 +90,10 @@ func TestFailedLogStartWithCommitTsIsDecidedOnce(t *testing.T) {
 // in the same namespace is retried as usual.
 func TestWriteGuardStopsAForcedLoop(t *testing.T) {
 	t.Parallel() // a story of its own namespace (storyOf)
-	port, err := testenv.FreePort()
-	require.NoError(t, err)
+	metrics := metricsAddress(t)
 	const limit = 5
 	s, err := env.StartReconciler(t.Context(), testLog(t), scoped(t, func(o *app.Options) {
-		o.MetricsBindAddress = fmt.Sprintf("127.0.0.1:%d", port)
+		o.MetricsBindAddress = metrics
 		o.WriteGuardLimit, o.WriteGuardWindow, o.WriteGuardCooldown = limit, time.Hour, time.Hour
 	}))
 	require.NoError(t, err)
@@ -141,13 +139,13 @@ func TestWriteGuardStopsAForcedLoop(t *testing.T) {
 		func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Complete" && episodeClosed(b) })
 	settled(t, op, map[string]int{"calm": 1, "fought": 0})
 	assert.Equal(t, 1, eventReasons(t, op.Namespace, "fought")[reconciler.ReasonWritesSuspended], "reported once")
-	assert.Equal(t, 1, metric(t, port, `tidb_backup_guard_write_guard_suspensions_total{namespace="`+op.Namespace+`"}`))
+	assert.Equal(t, 1, metric(t, metrics, `tidb_backup_guard_write_guard_suspensions_total{namespace="`+op.Namespace+`"}`))
 }
 
 // metric reads one counter sample from the server's /metrics (metricValue).
-func metric(t *testing.T, port int, series string) int {
+func metric(t *testing.T, addr, series string) int {
 	t.Helper()
-	v, ok := metricValue(t, port, series)
+	v, ok := metricValue(t, addr, series)
 	require.True(t, ok, "no %s in the server's /metrics", series)
 	return int(v)
 }

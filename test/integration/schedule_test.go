@@ -53,9 +53,8 @@ spec:
 func TestScheduleWithMaxBackupsLosesItsLogBackup(t *testing.T) {
 	t.Parallel() // a story of its own namespace (storyOf)
 	op, pd := realCluster(t)
-	port, err := testenv.FreePort()
-	require.NoError(t, err)
-	startWatchingReconciler(t, pd, false, func(o *app.Options) { o.MetricsBindAddress = fmt.Sprintf("127.0.0.1:%d", port) })
+	metrics := metricsAddress(t)
+	startWatchingReconciler(t, pd, false, func(o *app.Options) { o.MetricsBindAddress = metrics })
 	ctx := t.Context()
 	op.Script("log-daily", testenv.Succeed)
 	schedule := deletingSchedule(t, "daily")
@@ -109,7 +108,7 @@ func TestScheduleWithMaxBackupsLosesItsLogBackup(t *testing.T) {
 	assert.True(t, strings.HasPrefix(warnings[0], "Warning: spec.maxBackups: Forbidden:"), warnings[0])
 	assert.Contains(t, warnings[0], "tidb-operator#6320")
 	series := fmt.Sprintf(`tidb_backup_guard_schedules_deleting_log_backup{namespace="%s",schedule="daily"}`, op.Namespace)
-	v, ok := metricValue(t, port, series)
+	v, ok := metricValue(t, metrics, series)
 	assert.True(t, ok && v == 1, "the gauge is 1: %v %v", v, ok)
 	cur := get(t, testenv.BackupScheduleGVK, op.Namespace, "daily")
 	assert.Empty(t, managersOf(cur, "tidb-backup-guard"), "the schedule is not written")
@@ -117,7 +116,7 @@ func TestScheduleWithMaxBackupsLosesItsLogBackup(t *testing.T) {
 	// Fixed by its owner: the gauge goes, and no more Events.
 	require.NoError(t, unstructured.SetNestedField(cur.Object, "72h", "spec", "maxReservedTime"))
 	require.NoError(t, env.Client.Update(ctx, cur))
-	require.Eventually(t, func() bool { _, ok := metricValue(t, port, series); return !ok }, 10*time.Second, 100*time.Millisecond)
+	require.Eventually(t, func() bool { _, ok := metricValue(t, metrics, series); return !ok }, 10*time.Second, 100*time.Millisecond)
 	settled(t, op, nil)
 	assert.Len(t, scheduleEvents(t, op.Namespace, "daily"), 1)
 }
