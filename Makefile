@@ -24,10 +24,10 @@ all: build
 build: ## Build bin/tidb-backup-guard.
 	$(BUILD) -o bin/tidb-backup-guard ./cmd/tidb-backup-guard
 
-e2e: ## The chart on a one-node cluster built from source, in its own namespaces (root; libseccomp-dev for runc).
+e2e: ## The chart and TiDB Operator's on a one-node cluster built from source, in its own namespaces (root; Debian's libseccomp-dev and busybox-static).
 	@assets=$$(hack/e2e/assets.sh | tail -n 1) && \
 	go test -c -tags e2e -o bin/e2e.test ./test/e2e && \
-	hack/e2e/node.sh "$$assets" bin/e2e-work -- env E2E_ASSETS="$$assets" E2E_ROOT="$(CURDIR)" bin/e2e.test -test.v -test.timeout 15m
+	hack/e2e/node.sh "$$assets" bin/e2e-work -- env E2E_ASSETS="$$assets" KUBEBUILDER_ASSETS="$$assets" E2E_ROOT="$(CURDIR)" bin/e2e.test -test.v -test.timeout 30m $(if $(RUN),-test.run '$(RUN)')
 
 image: ## Build the image without a Docker engine: bin/tidb-backup-guard-image.tar (hack/image reads the Dockerfile).
 	cd hack/image && go run . -root ../.. -out ../../bin/tidb-backup-guard-image.tar -tag tidb-backup-guard:$(VERSION) -version $(VERSION)

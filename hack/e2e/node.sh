@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A one-node Kubernetes cluster inside a network namespace and a mount namespace of its
 # own (issue 29): etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy,
-# containerd with runc and the CNI bridge, and kubelet, all built from source. Nothing on
+# CoreDNS, containerd with runc and the CNI bridge, and kubelet, all built from source. Nothing on
 # the machine's network is touched: every address is the namespace's; the paths kubelet
 # and containerd insist on (/var/lib/kubelet, /run/containerd, ...) are tmpfs mounts seen
 # only inside the mount namespace.
@@ -117,6 +117,19 @@ start kube-controller-manager "$bin/kube-controller-manager" --kubeconfig "$KUBE
 	--service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" --use-service-account-credentials=false \
 	--leader-elect=false --secure-port 0 --controllers '*,-nodeipam'
 start kube-scheduler "$bin/kube-scheduler" --kubeconfig "$KUBECONFIG" --leader-elect=false --secure-port 0
+# Cluster DNS: CoreDNS with its kubernetes plugin, as a cluster's kube-dns Service runs it,
+# here a process on the node's address (kubelet gives pods nameserver $ip). TiDB Operator
+# and BR reach PD by its Service name, <cluster>-pd.<namespace>:2379.
+cat >"$work/Corefile" <<CF
+.:53 {
+    bind $ip
+    errors
+    kubernetes cluster.local {
+        kubeconfig $KUBECONFIG e2e
+    }
+}
+CF
+start coredns "$bin/coredns" -conf "$work/Corefile"
 
 # containerd, runc and the CNI bridge.
 mkdir -p /opt/cni/bin /etc/cni/net.d
@@ -180,7 +193,7 @@ healthzPort: 0
 port: 10250
 address: $ip
 clusterDomain: cluster.local
-clusterDNS: []
+clusterDNS: [$ip]
 resolvConf: ""
 staticPodPath: ""
 KL

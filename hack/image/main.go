@@ -17,11 +17,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,11 +44,22 @@ func main() {
 	tag := flag.String("tag", "tidb-backup-guard:dev", "the image's name in the tarball")
 	version := flag.String("version", "dev", "VERSION, as the Dockerfile's build argument")
 	bin := flag.String("bin", "", "instead of the Dockerfile's: an image of this one static binary (at /<its name>, its entrypoint, run as 65535), such as the end-to-end node's pause image")
+	var files fileList
+	flag.Var(&files, "add", "instead of the Dockerfile's: SRC:DST puts the file SRC at DST in the image (repeat it); the first is the entrypoint unless -entrypoint says otherwise. For the images that stand in for TiDB Operator's on the end-to-end node")
+	entrypoint := flag.String("entrypoint", "", "with -add: the entrypoint's path")
+	user := flag.String("user", "65535:65535", "with -add: the image's user")
 	flag.Parse()
 	var err error
-	if *bin != "" {
-		err = binaryImage(*bin, *out, *tag)
-	} else {
+	switch {
+	case *bin != "":
+		files = fileList{{src: *bin, dst: "/" + filepath.Base(*bin)}}
+		fallthrough
+	case len(files) > 0:
+		if *entrypoint == "" {
+			*entrypoint = files[0].dst
+		}
+		err = filesImage(files, stage{user: *user, entrypoint: []string{*entrypoint}}, *out, *tag)
+	default:
 		err = build(*root, *out, *tag, *version)
 	}
 	if err != nil {
@@ -54,10 +68,27 @@ func main() {
 	}
 }
 
+// file is one file of an image made of files: its source here and its path in the image.
+type file struct{ src, dst string }
+
+// fileList is the repeated -add flag.
+type fileList []file
+
+func (l *fileList) String() string { return fmt.Sprint(*l) }
+
+func (l *fileList) Set(v string) error {
+	src, dst, ok := strings.Cut(v, ":")
+	if !ok || !strings.HasPrefix(dst, "/") {
+		return fmt.Errorf("%q: want SRC:/DST", v)
+	}
+	*l = append(*l, file{src: src, dst: dst})
+	return nil
+}
+
 // stage is what the image takes from the Dockerfile.
 type stage struct {
 	buildLine  string   // the build stage's RUN ... go build command
-	binary     string   // the path the build writes, under /out/
+	binary     string   // the binary's path in the image (the COPY --from=build target)
 	user       string   // the final stage's USER
 	entrypoint []string // the final stage's ENTRYPOINT (exec form)
 }
@@ -90,14 +121,17 @@ func readDockerfile(path string) (stage, error) {
 	return s, nil
 }
 
-// binaryImage writes an image of one static binary.
-func binaryImage(path, out, tag string) error {
-	bin, err := os.ReadFile(path)
-	if err != nil {
-		return err
+// filesImage writes an image of files (static binaries: no base image) as s describes it.
+func filesImage(files fileList, s stage, out, tag string) error {
+	content := map[string][]byte{}
+	for _, f := range files {
+		b, err := os.ReadFile(f.src)
+		if err != nil {
+			return err
+		}
+		content[f.dst] = b
 	}
-	name := "/" + filepath.Base(path)
-	return write(bin, stage{binary: name, user: "65535:65535", entrypoint: []string{name}}, out, tag, "dev")
+	return write(content, s, out, tag, "dev")
 }
 
 func build(root, out, tag, version string) error {
@@ -120,12 +154,12 @@ func build(root, out, tag, version string) error {
 	if err != nil {
 		return err
 	}
-	return write(bin, s, out, tag, version)
+	return write(map[string][]byte{s.binary: bin}, s, out, tag, version)
 }
 
-// write writes the image of bin as s describes it.
-func write(bin []byte, s stage, out, tag, version string) error {
-	layer, err := rootfs(s.binary, bin)
+// write writes the image of files (path in the image: content) as s describes it.
+func write(files map[string][]byte, s stage, out, tag, version string) error {
+	layer, err := rootfs(files)
 	if err != nil {
 		return err
 	}
@@ -165,8 +199,9 @@ func write(bin []byte, s stage, out, tag, version string) error {
 	return nil
 }
 
-// rootfs is the image's one layer: the binary at its path, the CA bundle, /tmp.
-func rootfs(binPath string, bin []byte) (v1.Layer, error) {
+// rootfs is the image's one layer: the files (executable) at their paths with their
+// directories, the CA bundle, /tmp.
+func rootfs(files map[string][]byte) (v1.Layer, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	epoch := time.Unix(0, 0)
@@ -178,26 +213,35 @@ func rootfs(binPath string, bin []byte) (v1.Layer, error) {
 		_, err := tw.Write(body)
 		return err
 	}
-	entries := []struct {
-		h    *tar.Header
-		body []byte
-	}{
-		{&tar.Header{Typeflag: tar.TypeDir, Name: "etc/", Mode: 0o755}, nil},
-		{&tar.Header{Typeflag: tar.TypeDir, Name: "etc/ssl/", Mode: 0o755}, nil},
-		{&tar.Header{Typeflag: tar.TypeDir, Name: "etc/ssl/certs/", Mode: 0o755}, nil},
-		{&tar.Header{Typeflag: tar.TypeDir, Name: "tmp/", Mode: 0o1777}, nil},
-		{&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(binPath, "/"), Mode: 0o755, Size: int64(len(bin))}, bin},
-	}
 	if ca, err := os.ReadFile(caBundle); err == nil {
-		entries = append(entries, struct {
-			h    *tar.Header
-			body []byte
-		}{&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(caBundle, "/"), Mode: 0o644, Size: int64(len(ca))}, ca})
+		files = maps.Clone(files)
+		files[caBundle] = ca
 	} else {
 		fmt.Fprintf(os.Stderr, "image: no CA bundle at %s (%v): the image has none\n", caBundle, err)
 	}
-	for _, e := range entries {
-		if err := add(e.h, e.body); err != nil {
+	dirs := map[string]bool{"tmp/": true}
+	for p := range files {
+		for d := path.Dir(strings.TrimPrefix(p, "/")); d != "."; d = path.Dir(d) {
+			dirs[d+"/"] = true
+		}
+	}
+	// Directories first, parents before children, then the files: one order for one digest.
+	for _, d := range slices.Sorted(maps.Keys(dirs)) {
+		mode := int64(0o755)
+		if d == "tmp/" {
+			mode = 0o1777
+		}
+		if err := add(&tar.Header{Typeflag: tar.TypeDir, Name: d, Mode: mode}, nil); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(files)) {
+		mode := int64(0o755)
+		if p == caBundle {
+			mode = 0o644
+		}
+		body := files[p]
+		if err := add(&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(p, "/"), Mode: mode, Size: int64(len(body))}, body); err != nil {
 			return nil, err
 		}
 	}

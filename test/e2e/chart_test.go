@@ -55,30 +55,17 @@ spec:
 // 2 replicas, leader election, the restricted security context), the image as hack/image
 // built it, on a node that runs its pods.
 func TestChartOnARealNode(t *testing.T) {
-	for _, v := range []string{"E2E_ASSETS", "E2E_ROOT", "KUBECONFIG"} {
-		require.NotEmpty(t, os.Getenv(v), "%s: run through make e2e", v)
-	}
+	c := clusterClient(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
-	cfg, err := clientcmd.BuildConfigFromFlags("", os.Getenv("KUBECONFIG"))
-	require.NoError(t, err)
-	c, err := client.New(cfg, client.Options{})
-	require.NoError(t, err)
-
-	_, err = tool(t, "", "kubectl", "apply", "--server-side", "-f", filepath.Join(os.Getenv("E2E_ASSETS"), "tidb-operator-crds")+"/")
-	require.NoError(t, err)
-	start := time.Now()
-	_, err = tool(t, "", "helm", "install", release, filepath.Join(os.Getenv("E2E_ROOT"), "charts", "tidb-backup-guard"),
-		"--namespace", namespace, "--create-namespace", "--wait", "--timeout", "4m",
-		"--set", "image.repository=docker.io/library/tidb-backup-guard", "--set", "image.tag=e2e", "--set", "image.pullPolicy=Never")
-	require.NoError(t, err)
-	t.Logf("helm install --wait took %s", time.Since(start).Round(time.Millisecond))
+	installGuard(t, c)
 
 	var dep appsv1.Deployment
 	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "guard-tidb-backup-guard"}, &dep))
 	assert.EqualValues(t, 2, dep.Status.AvailableReplicas, "both replicas Available")
 	pods := &corev1.PodList{}
-	require.NoError(t, c.List(ctx, pods, client.InNamespace(namespace)))
+	require.NoError(t, c.List(ctx, pods, client.InNamespace(namespace), client.MatchingLabels{"app.kubernetes.io/instance": release}))
+	require.Len(t, pods.Items, 2)
 	for _, p := range pods.Items {
 		sc := p.Spec.Containers[0].SecurityContext
 		require.NotNil(t, sc)
@@ -90,7 +77,7 @@ func TestChartOnARealNode(t *testing.T) {
 	// The API server calls the webhooks through the chart's Service (kube-proxy sends it
 	// to a pod): a log Backup without a policy gets the log defaults, a malformed one is
 	// refused with its field path.
-	_, err = tool(t, "", "kubectl", "create", "namespace", "demo")
+	_, err := tool(t, "", "kubectl", "create", "namespace", "demo")
 	require.NoError(t, err)
 	out, err := tool(t, logBackup("pitr", ""), "kubectl", "apply", "-n", "demo", "-f", "-")
 	require.NoError(t, err)
@@ -118,6 +105,37 @@ func TestChartOnARealNode(t *testing.T) {
 	before := versions(t, c)
 	time.Sleep(5 * time.Second)
 	assert.Equal(t, before, versions(t, c), "the Backups stop changing")
+}
+
+// clusterClient is a client of the node's cluster (make e2e sets KUBECONFIG).
+func clusterClient(t *testing.T) client.Client {
+	t.Helper()
+	for _, v := range []string{"E2E_ASSETS", "E2E_ROOT", "KUBECONFIG"} {
+		require.NotEmpty(t, os.Getenv(v), "%s: run through make e2e", v)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", os.Getenv("KUBECONFIG"))
+	require.NoError(t, err)
+	c, err := client.New(cfg, client.Options{})
+	require.NoError(t, err)
+	return c
+}
+
+// installGuard installs TiDB Operator's CRDs and the chart with its defaults, the image
+// set to the one hack/image built, once: a later test finds the release and uses it.
+func installGuard(t *testing.T, c client.Client) {
+	t.Helper()
+	var dep appsv1.Deployment
+	if c.Get(t.Context(), client.ObjectKey{Namespace: namespace, Name: "guard-tidb-backup-guard"}, &dep) == nil {
+		return
+	}
+	_, err := tool(t, "", "kubectl", "apply", "--server-side", "-f", filepath.Join(os.Getenv("E2E_ASSETS"), "tidb-operator-crds")+"/")
+	require.NoError(t, err)
+	start := time.Now()
+	_, err = tool(t, "", "helm", "install", release, filepath.Join(os.Getenv("E2E_ROOT"), "charts", "tidb-backup-guard"),
+		"--namespace", namespace, "--create-namespace", "--wait", "--timeout", "4m",
+		"--set", "image.repository=docker.io/library/tidb-backup-guard", "--set", "image.tag=e2e", "--set", "image.pullPolicy=Never")
+	require.NoError(t, err)
+	t.Logf("helm install --wait took %s", time.Since(start).Round(time.Millisecond))
 }
 
 func assertPolicy(t *testing.T, c client.Client, name string) {

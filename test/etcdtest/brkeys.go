@@ -35,6 +35,10 @@ func PutTask(ctx context.Context, cli *clientv3.Client, name string, startTS uin
 	return err
 }
 
+// BRScriptKey is not BR's: it is where an end-to-end story keeps the outcomes still to
+// play for a task's log start, for the BR of make e2e's image (test/e2e/br).
+func BRScriptKey(task string) string { return "/tidb-backup-guard-e2e/br-script/" + task }
+
 // pauseV2 is BR's pause record.
 type pauseV2 struct {
 	Severity         string `json:"severity"`
