@@ -71,7 +71,7 @@ fuzz: ## Run each fuzz target for FUZZTIME (make test runs their seed corpora on
 	go test -run '^$$' -fuzz '^FuzzBackupObject$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./webhook/
 	go test -run '^$$' -fuzz '^FuzzPolicy$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./defaults/
 	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./webhook/
-	go test -run '^$$' -fuzz '^FuzzDecideComesToRest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./reconciler/
+	go test -run '^$$' -fuzz '^FuzzDecideComesToRest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./reconciler/retry/
 
 demo: build ## Walk through the product against a local control plane (KEEP=1 leaves it up).
 	assets=$(DEMO_ASSETS); KUBEBUILDER_ASSETS=$$assets go run ./hack/demo --binary bin/tidb-backup-guard $(if $(KEEP),--keep)

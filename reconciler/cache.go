@@ -3,8 +3,12 @@ package reconciler
 import (
 	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry"
 )
 
 // The cache holds only what decisions read. It can: every write and deletion happens
@@ -28,7 +32,7 @@ func StripBackup(obj any) (any, error) {
 	out.SetGeneration(u.GetGeneration())
 	out.SetDeletionTimestamp(u.GetDeletionTimestamp())
 	kept := map[string]string{}
-	for _, a := range []string{EpisodeAnnotation, defaults.KeepSchemaDefaultsAnnotation} {
+	for _, a := range []string{retry.EpisodeAnnotation, defaults.KeepSchemaDefaultsAnnotation} {
 		if v, ok := u.GetAnnotations()[a]; ok {
 			kept[a] = v
 		}
@@ -92,4 +96,28 @@ func nestedMapNoCopy(obj map[string]any, path ...string) (map[string]any, bool) 
 	v, found, _ := unstructured.NestedFieldNoCopy(obj, path...)
 	m, ok := v.(map[string]any)
 	return m, found && ok
+}
+
+// CacheOptions is the cache the reconciler needs: Backups and TiDB Operator's backup
+// Jobs (JobLabels), of the named namespaces (none: every namespace), each stripped to what
+// decisions read. Cached objects are only ever read for decisions (writes follow a fresh
+// read: Reconcile refuses to write a cached copy), which is what makes stripping safe.
+func CacheOptions(namespaces []string) cache.Options {
+	backup := &unstructured.Unstructured{}
+	backup.SetGroupVersionKind(BackupGVK)
+	o := cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			// Only TiDB Operator's backup Jobs, not every Job in the cluster.
+			&batchv1.Job{}: {Label: labels.SelectorFromSet(JobLabels), Transform: StripJob},
+			backup:         {Transform: StripBackup},
+		},
+	}
+	if len(namespaces) > 0 {
+		o.DefaultNamespaces = make(map[string]cache.Config, len(namespaces))
+		for _, n := range namespaces {
+			o.DefaultNamespaces[n] = cache.Config{}
+		}
+	}
+	return o
 }

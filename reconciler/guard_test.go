@@ -6,13 +6,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry/retrytest"
 )
 
 func TestWriteGuard(t *testing.T) {
 	g := &WriteGuard{Limit: 3, Window: time.Minute, Cooldown: 10 * time.Minute}
 	loop := types.NamespacedName{Namespace: "ns", Name: "loop"}
 	other := types.NamespacedName{Namespace: "ns", Name: "other"}
-	now := t0
+	now := retrytest.T0
 
 	// A hot loop: three writes pass, the fourth is refused and trips the guard once.
 	for i := 0; i < 3; i++ {

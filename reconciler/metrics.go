@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/kernel"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry"
 )
 
 // Metrics of the reconciler. Counters are labelled by namespace and command only: a
@@ -89,39 +90,50 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 // written counts a decision that was written.
-func (m *Metrics) written(ns string, d Decision) {
+func (m *Metrics) written(ns string, d retry.Decision) {
 	if m == nil {
 		return
 	}
 	switch d.Action {
-	case ActRecordFailure:
+	case retry.ActRecordFailure:
 		m.failures.WithLabelValues(ns, d.Command).Inc()
-	case ActGiveUp:
+	case retry.ActGiveUp:
 		if d.Record != nil {
 			m.failures.WithLabelValues(ns, d.Command).Inc()
 		}
-		if d.ConditionReason == ReasonLogGapUnrecoverable {
+		if d.ConditionReason == retry.ReasonLogGapUnrecoverable {
 			m.gaps.WithLabelValues(ns, d.Command).Inc()
 		}
-		if d.Reason == ReasonRetrySkipped {
+		if d.Reason == retry.ReasonRetrySkipped {
 			m.skipped.WithLabelValues(ns, d.Command).Inc()
 		} else {
 			m.exhausted.WithLabelValues(ns, d.Command).Inc()
 		}
-	case ActStartRetry:
+	case retry.ActStartRetry, retry.ActHandOff:
 		m.started.WithLabelValues(ns, d.Command).Inc()
-	case ActRecover:
+	case retry.ActRecover:
 		m.fromKernel.WithLabelValues(ns, d.Command).Inc()
 		m.recovered.WithLabelValues(ns, d.Command).Inc()
-	case ActCloseEpisode:
-		if d.Reason == ReasonRetrySucceeded {
+	case retry.ActPutBack:
+		// Only a put-back on the kernel's word is a recovery from the kernel. One that
+		// sets back TiDB Operator's stale record of a pause (PauseRecordOutdated) is made
+		// without the probe; it ends the episode (a recovery) only when the checkpoint
+		// has moved too, and otherwise leaves it open.
+		if d.Reason == retry.ReasonRecoveredFromKernel {
+			m.fromKernel.WithLabelValues(ns, d.Command).Inc()
+		}
+		if d.Reason == retry.ReasonRecoveredFromKernel || !d.Pause {
+			m.recovered.WithLabelValues(ns, d.Command).Inc()
+		}
+	case retry.ActCloseEpisode:
+		if d.Reason == retry.ReasonRetrySucceeded {
 			m.recovered.WithLabelValues(ns, d.Command).Inc()
 		}
 	}
 }
 
 // shadowed counts a decision shadow mode reported instead of carrying out.
-func (m *Metrics) shadowed(ns string, d Decision) {
+func (m *Metrics) shadowed(ns string, d retry.Decision) {
 	if m == nil {
 		return
 	}
@@ -176,9 +188,9 @@ func (m *Metrics) setWaiting(key types.NamespacedName, command string, waiting b
 }
 
 // waits reports decisions taken while a recorded failure waits for its retry.
-func waits(d Decision) bool {
+func waits(d retry.Decision) bool {
 	switch d.Action {
-	case ActWait, ActAwaitCleanup, ActAwaitKernel, ActDeleteJob, ActRecordFailure:
+	case retry.ActWait, retry.ActAwaitCleanup, retry.ActAwaitKernel, retry.ActDeleteJob, retry.ActRecordFailure:
 		return true
 	}
 	return false

@@ -14,6 +14,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/kernel"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry/retrytest"
 )
 
 // releasingProbe records what was released.
@@ -26,10 +28,10 @@ func (p *releasingProbe) Timeout() time.Duration                     { return ti
 // A Backup that is gone, or going, lets go of the kernel probe's clients (the README's
 // "closed when the last Backup using them is deleted" rests on this call).
 func TestKernelClientsAreReleasedWithTheBackup(t *testing.T) {
-	deleting := obj(set("metadata.deletionTimestamp", rfc3339(t0)), set("metadata.finalizers", []any{"keep"}))
+	deleting := retrytest.Obj(retrytest.Set("metadata.deletionTimestamp", retry.RFC3339(retrytest.T0)), retrytest.Set("metadata.finalizers", []any{"keep"}))
 	c := fake.NewClientBuilder().WithObjects(deleting).Build()
 	probe := &releasingProbe{}
-	r := &Reconciler{Client: c, APIReader: c, Clock: clocktesting.NewFakePassiveClock(t0), Kernel: probe}
+	r := &Reconciler{Client: c, APIReader: c, Clock: clocktesting.NewFakePassiveClock(retrytest.T0), Kernel: probe}
 
 	gone := types.NamespacedName{Namespace: "ns", Name: "gone"}
 	_, err := r.Reconcile(t.Context(), reconcile.Request{NamespacedName: gone})
@@ -56,8 +58,38 @@ func TestKernelMetrics(t *testing.T) {
 		assert.Equal(t, want, testutil.ToFloat64(m.probes.WithLabelValues(result)), result)
 	}
 
-	// A recovery counts as recovered from the kernel, and as an episode that ended well.
-	m.written("ns", Decision{Action: ActRecover, Command: CmdStart})
-	assert.Equal(t, 1.0, testutil.ToFloat64(m.fromKernel.WithLabelValues("ns", CmdStart)))
-	assert.Equal(t, 1.0, testutil.ToFloat64(m.recovered.WithLabelValues("ns", CmdStart)))
+}
+
+// What each writing decision counts. A put-back made without the kernel's word (TiDB
+// Operator's stale record of a pause set back) is no recovery from the kernel; it counts
+// as a recovery only when its write ends the episode.
+func TestWrittenCounts(t *testing.T) {
+	type counts struct{ failures, started, recovered, fromKernel, exhausted, skipped, gaps float64 }
+	for _, tc := range []struct {
+		name string
+		d    retry.Decision
+		want counts
+	}{
+		{"record", retry.Decision{Action: retry.ActRecordFailure}, counts{failures: 1}},
+		{"give up with a record", retry.Decision{Action: retry.ActGiveUp, Record: &retry.Record{}, Reason: retry.ReasonRetryExhausted}, counts{failures: 1, exhausted: 1}},
+		{"skip a gap", retry.Decision{Action: retry.ActGiveUp, Reason: retry.ReasonRetrySkipped, ConditionReason: retry.ReasonLogGapUnrecoverable}, counts{skipped: 1, gaps: 1}},
+		{"retry", retry.Decision{Action: retry.ActStartRetry}, counts{started: 1}},
+		{"hand-off", retry.Decision{Action: retry.ActHandOff, Pause: true}, counts{started: 1}},
+		{"recover", retry.Decision{Action: retry.ActRecover, Reason: retry.ReasonRecoveredFromKernel}, counts{recovered: 1, fromKernel: 1}},
+		{"put back on the kernel's word", retry.Decision{Action: retry.ActPutBack, Reason: retry.ReasonRecoveredFromKernel}, counts{recovered: 1, fromKernel: 1}},
+		{"stale record set back, episode open", retry.Decision{Action: retry.ActPutBack, Reason: retry.ReasonPauseRecordOutdated, Pause: true}, counts{}},
+		{"stale record set back, episode ends", retry.Decision{Action: retry.ActPutBack, Reason: retry.ReasonPauseRecordOutdated}, counts{recovered: 1}},
+		{"close", retry.Decision{Action: retry.ActCloseEpisode, Reason: retry.ReasonRetrySucceeded}, counts{recovered: 1}},
+		{"reset", retry.Decision{Action: retry.ActCloseEpisode, Reason: retry.ReasonEpisodeReset}, counts{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewMetrics(prometheus.NewRegistry())
+			tc.d.Command = retry.CmdStart
+			m.written("ns", tc.d)
+			v := func(c *prometheus.CounterVec) float64 {
+				return testutil.ToFloat64(c.WithLabelValues("ns", retry.CmdStart))
+			}
+			assert.Equal(t, tc.want, counts{v(m.failures), v(m.started), v(m.recovered), v(m.fromKernel), v(m.exhausted), v(m.skipped), v(m.gaps)})
+		})
+	}
 }

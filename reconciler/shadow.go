@@ -8,10 +8,12 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry"
 )
 
 // ShadowReasonPrefix starts the reason of every Event shadow mode emits: WouldRecordFailure,
-// WouldDeleteJob, WouldStartRetry, WouldGiveUp, WouldCloseEpisode, WouldRecover.
+// WouldDeleteJob, WouldStartRetry, WouldHandOff, WouldGiveUp, WouldCloseEpisode, WouldRecover, WouldPutBack.
 const ShadowReasonPrefix = "Would"
 
 // shadowRecheck is how often, in shadow mode, a Backup with a decision nobody carries out
@@ -21,12 +23,12 @@ const shadowRecheck = time.Minute
 // shadow reports, once per distinct decision, what enforcing would do about a Backup, and
 // does nothing else: no write, no Job deletion. acts says whether d is a decision that
 // enforcing would carry out (not a wait).
-func (r *Reconciler) shadow(u *unstructured.Unstructured, d Decision, acts, running bool) reconcile.Result {
+func (r *Reconciler) shadow(u *unstructured.Unstructured, d retry.Decision, acts, running bool) reconcile.Result {
 	key := types.NamespacedName{Namespace: u.GetNamespace(), Name: u.GetName()}
 	if !acts {
 		r.shadowed.Delete(key)
 		after := d.RequeueAfter
-		if d.Action == ActNone {
+		if d.Action == retry.ActNone {
 			after = 0
 		}
 		return reconcile.Result{RequeueAfter: r.watchAgain(running, after)}
@@ -43,14 +45,16 @@ func (r *Reconciler) shadow(u *unstructured.Unstructured, d Decision, acts, runn
 }
 
 // shadowNote says what enforcing would have done.
-func shadowNote(backup string, d Decision) string {
-	what := map[Action]string{
-		ActRecordFailure: "would record the failure",
-		ActGiveUp:        "would mark " + d.Command + " failed (" + d.ConditionReason + ")",
-		ActDeleteJob:     "would delete Job " + JobName(backup, d.Command) + " of the failed attempt before the retry",
-		ActStartRetry:    "would start the retry",
-		ActCloseEpisode:  "would close the retry episode",
-		ActRecover:       "would recover without a re-run",
+func shadowNote(backup string, d retry.Decision) string {
+	what := map[retry.Action]string{
+		retry.ActRecordFailure: "would record the failure",
+		retry.ActGiveUp:        "would mark " + d.Command + " failed (" + d.ConditionReason + ")",
+		retry.ActDeleteJob:     "would delete Job " + retry.JobName(backup, d.Command) + " of the failed attempt before the retry",
+		retry.ActStartRetry:    "would start the retry",
+		retry.ActHandOff:       "would hand the resume to TiDB Operator",
+		retry.ActCloseEpisode:  "would close the retry episode",
+		retry.ActRecover:       "would recover without a re-run",
+		retry.ActPutBack:       "would set TiDB Operator's record of the running log backup back",
 	}[d.Action]
 	if d.Message == "" {
 		return what

@@ -11,7 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
 )
 
@@ -100,7 +100,7 @@ func waitRecovered(ctx context.Context, env *testenv.Env, name string, op *teste
 		}
 		each(b)
 		phase, _, _ := unstructured.NestedString(b.Object, "status", "logSubCommandStatuses", "log-start", "phase")
-		if _, open := b.GetAnnotations()[reconciler.EpisodeAnnotation]; phase == "Complete" && !open {
+		if _, open := b.GetAnnotations()[retry.EpisodeAnnotation]; phase == "Complete" && !open {
 			fmt.Printf("  log-start is Complete after %d run(s)\n", op.Runs(name))
 			return nil
 		}

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/etcdtest"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
 )
@@ -29,10 +29,10 @@ func TestExpiredCredentialsAreNotRetried(t *testing.T) {
 	eventually(t, op.Namespace, "pitr", 30*time.Second, "given up", gaveUp)
 	b := settled(t, op, map[string]int{"pitr": 1})["pitr"]
 	assert.Equal(t, 1, op.Runs("pitr"), "not re-run")
-	assert.Equal(t, reconciler.ReasonCredentialsRejected, failedCondition(b)["reason"])
+	assert.Equal(t, retry.ReasonCredentialsRejected, failedCondition(b)["reason"])
 	assert.Contains(t, failedCondition(b)["message"], "rotate the credentials")
 	assert.Contains(t, firstRecord(t, b).OriginalReason, "ExpiredToken")
-	assert.Equal(t, 1, eventReasons(t, op.Namespace, "pitr")[reconciler.ReasonRetrySkipped])
+	assert.Equal(t, 1, eventReasons(t, op.Namespace, "pitr")[retry.ReasonRetrySkipped])
 }
 
 // A running log backup paused by TiKV because the storage refused its credentials: the
@@ -51,12 +51,12 @@ func TestCredentialPauseIsNotResumed(t *testing.T) {
 
 	eventually(t, op.Namespace, "pitr", 30*time.Second, "given up", gaveUp)
 	b := settled(t, op, map[string]int{"pitr": 1})["pitr"]
-	assertGaveUpOnPause(t, b, reconciler.ReasonCredentialsRejected)
+	assertGaveUpOnPause(t, b, retry.ReasonCredentialsRejected)
 	assert.Contains(t, failedCondition(b)["message"], "rotate the credentials")
 	assert.Contains(t, firstRecord(t, b).OriginalReason, "InvalidAccessKeyId")
 	assert.Zero(t, op.Resumes("pitr"))
 	assert.Empty(t, firstRecord(t, b).RealRetryAt, "no resume was attempted")
-	assert.Equal(t, 1, eventReasons(t, op.Namespace, "pitr")[reconciler.ReasonRetrySkipped])
+	assert.Equal(t, 1, eventReasons(t, op.Namespace, "pitr")[retry.ReasonRetrySkipped])
 }
 
 // TiDB's advancer pauses a task whose checkpoint lag passed its limit, and pauses it again
@@ -89,7 +89,7 @@ func TestLagLimitPauseIsRecordedNotResumed(t *testing.T) {
 			assert.Contains(t, rec.OriginalReason, "lag is too huge")
 			assert.Zero(t, op.Resumes("lagging"))
 			assert.Nil(t, failedCondition(b), "no Failed condition of ours: the task can go on once the limit is raised")
-			warnings := eventMessages(t, op.Namespace, "lagging", reconciler.ReasonRetrySkipped)
+			warnings := eventMessages(t, op.Namespace, "lagging", retry.ReasonRetrySkipped)
 			require.Len(t, warnings, 1)
 			assert.True(t, strings.HasPrefix(warnings[0], "Warning: "), warnings[0])
 			assert.Contains(t, warnings[0], "tidb_advancer_check_point_lag_limit")
@@ -115,8 +115,8 @@ func TestStateQueryFailedIsWaitedOn(t *testing.T) {
 	assert.Equal(t, "LogBackupStateQueryFailed", failedCondition(b)["reason"], "left as TiDB Operator wrote it")
 	assert.True(t, episodeClosed(b))
 	events := eventReasons(t, op.Namespace, "pitr")
-	for _, reason := range []string{reconciler.ReasonRetryScheduled, reconciler.ReasonRetrySkipped, reconciler.ReasonRetryStarted,
-		reconciler.ReasonRecoveredFromKernel, reconciler.ReasonRetryExhausted} {
+	for _, reason := range []string{retry.ReasonRetryScheduled, retry.ReasonRetrySkipped, retry.ReasonRetryStarted,
+		retry.ReasonRecoveredFromKernel, retry.ReasonRetryExhausted} {
 		assert.Zero(t, events[reason], "nothing to say: %v", events)
 	}
 
@@ -127,5 +127,5 @@ func TestStateQueryFailedIsWaitedOn(t *testing.T) {
 	eventually(t, op.Namespace, "pitr", 30*time.Second, "recorded", gaveUp)
 	b = settled(t, op, map[string]int{"pitr": 1})["pitr"]
 	assert.Equal(t, "LogBackupTaskNotFound", failedCondition(b)["reason"], "TiDB Operator's words stay")
-	assert.Equal(t, 1, eventReasons(t, op.Namespace, "pitr")[reconciler.ReasonRetrySkipped])
+	assert.Equal(t, 1, eventReasons(t, op.Namespace, "pitr")[retry.ReasonRetrySkipped])
 }

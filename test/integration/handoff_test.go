@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app"
-	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/etcdtest"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
 )
@@ -127,9 +127,9 @@ func TestHandOffOverwrittenByTiDBOperatorIsHandedOffAgain(t *testing.T) {
 			assert.True(t, episodeClosed(b))
 			assert.Equal(t, "Running", backupPhase(b))
 			events := eventReasons(t, op.Namespace, "pitr")
-			assert.Equal(t, overwritten+1, events[reconciler.ReasonRetryStarted], "every lost hand-off written again once: %v", events)
-			assert.Equal(t, 1, events[reconciler.ReasonRetryScheduled], "events: %v", events)
-			assert.Zero(t, events[reconciler.ReasonRetrySkipped], "events: %v", events)
+			assert.Equal(t, overwritten+1, events[retry.ReasonRetryStarted], "every lost hand-off written again once: %v", events)
+			assert.Equal(t, 1, events[retry.ReasonRetryScheduled], "events: %v", events)
+			assert.Zero(t, events[retry.ReasonRetrySkipped], "events: %v", events)
 		})
 	}
 }
@@ -149,10 +149,10 @@ func TestHandOffOverwrittenEveryTimeGivesUp(t *testing.T) {
 
 	eventually(t, op.Namespace, "pitr", 3*time.Minute, "given up", gaveUp)
 	hold.Stop()
-	assertHeldUntilHandOffs(t, hold, reconciler.MaxHandOffs)
+	assertHeldUntilHandOffs(t, hold, retry.MaxHandOffs)
 	b := settled(t, op, map[string]int{"pitr": 1})["pitr"]
 	assert.True(t, gaveUp(b))
-	assertGaveUpOnPause(t, b, reconciler.ReasonHandOffOverwritten)
+	assertGaveUpOnPause(t, b, retry.ReasonHandOffOverwritten)
 	msg, _ := failedCondition(b)["message"].(string)
 	assert.Contains(t, msg, "TiDB Operator overwrote all 6 hand-offs")
 	assert.Contains(t, msg, "set spec.logSubcommand to log-pause, then back to log-start")
@@ -160,6 +160,6 @@ func TestHandOffOverwrittenEveryTimeGivesUp(t *testing.T) {
 	err := env.Client.Get(t.Context(), client.ObjectKey{Namespace: op.Namespace, Name: "backup-pitr-log-resume"}, &batchv1.Job{})
 	assert.True(t, apierrors.IsNotFound(err), "no log-resume Job: %v", err)
 	events := eventReasons(t, op.Namespace, "pitr")
-	assert.Equal(t, reconciler.MaxHandOffs, events[reconciler.ReasonRetryStarted], "events: %v", events)
-	assert.Equal(t, 1, events[reconciler.ReasonRetrySkipped], "events: %v", events)
+	assert.Equal(t, retry.MaxHandOffs, events[retry.ReasonRetryStarted], "events: %v", events)
+	assert.Equal(t, 1, events[retry.ReasonRetrySkipped], "events: %v", events)
 }

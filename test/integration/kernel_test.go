@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app"
-	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/etcdtest"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
 )
@@ -87,7 +87,7 @@ func TestKernelStateDecidesTheRetry(t *testing.T) {
 		assert.Equal(t, "kernel: store 4: KV:LogBackup:Io: disk full on /var/lib/tikv",
 			r.OriginalReason)
 		assert.Contains(t, r.RetryReason, "kernel: task paused (start ts 100) is paused by an error")
-		assert.Equal(t, reconciler.ReasonNotRetryable, entryFailedReason(b))
+		assert.Equal(t, retry.ReasonNotRetryable, entryFailedReason(b))
 	})
 
 	t.Run("task absent: the retry goes ahead", func(t *testing.T) {

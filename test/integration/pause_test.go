@@ -20,6 +20,7 @@ import (
 	"github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app"
 	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
 	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/kernel"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/etcdtest"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
 )
@@ -134,18 +135,18 @@ func TestErrorPausedLogBackupIsResumed(t *testing.T) {
 			assert.True(t, episodeClosed(b))
 			assert.Equal(t, "Running", backupPhase(b))
 			events := eventReasons(t, op.Namespace, "pitr")
-			assert.Equal(t, 1, events[reconciler.ReasonRetryScheduled], "events: %v", events)
+			assert.Equal(t, 1, events[retry.ReasonRetryScheduled], "events: %v", events)
 			// The closing write is RetrySucceeded, or RecoveredFromKernel when it also sets
 			// back TiDB Operator's stale record (README); with the probe, a second stale record
 			// is put back once more.
-			closing := events[reconciler.ReasonRetrySucceeded] + events[reconciler.ReasonRecoveredFromKernel]
+			closing := events[retry.ReasonRetrySucceeded] + events[retry.ReasonRecoveredFromKernel]
 			if probe {
 				assert.Contains(t, []int{1, 2}, closing, "events: %v", events)
 			} else {
 				assert.Equal(t, 1, closing, "events: %v", events)
 			}
-			assert.GreaterOrEqual(t, events[reconciler.ReasonRetryStarted], 1, "events: %v", events)
-			assert.LessOrEqual(t, events[reconciler.ReasonRetryStarted], reconciler.MaxHandOffs, "hand-offs are bounded: %v", events)
+			assert.GreaterOrEqual(t, events[retry.ReasonRetryStarted], 1, "events: %v", events)
+			assert.LessOrEqual(t, events[retry.ReasonRetryStarted], retry.MaxHandOffs, "hand-offs are bounded: %v", events)
 		})
 	}
 }
@@ -203,12 +204,12 @@ func recordedNotResumed(t *testing.T, op *testenv.Cluster, pd *clientv3.Client) 
 	assert.Contains(t, rec[0].OriginalReason, "disk full on /var/lib/tikv")
 	assert.Equal(t, "Complete", entryPhase(b), "TiDB Operator's entry untouched")
 	events := eventReasons(t, op.Namespace, "pitr")
-	assert.Equal(t, 1, events[reconciler.ReasonRetrySkipped], "events: %v", events)
+	assert.Equal(t, 1, events[retry.ReasonRetrySkipped], "events: %v", events)
 	assert.Zero(t, op.Resumes("pitr"))
 	require.NoError(t, etcdtest.ResumeTask(t.Context(), pd, "pitr")) // br log resume, by hand
 	eventually(t, op.Namespace, "pitr", 30*time.Second, "the episode ends", episodeClosed)
 	settled(t, op, map[string]int{"pitr": 1})
-	assert.Equal(t, 1, eventReasons(t, op.Namespace, "pitr")[reconciler.ReasonRetrySucceeded])
+	assert.Equal(t, 1, eventReasons(t, op.Namespace, "pitr")[retry.ReasonRetrySucceeded])
 }
 
 func TestPausedAgainAfterEachResumeExhaustsTheRetries(t *testing.T) {
@@ -236,12 +237,12 @@ func TestPausedAgainAfterEachResumeExhaustsTheRetries(t *testing.T) {
 	assert.NotEmpty(t, recs[1].RealRetryAt)
 	assert.Empty(t, recs[2].ExpectedRetryAt, "no retry after the last")
 	assert.Equal(t, 2, op.Resumes("full"), "two resumes (maxRetryTimes 2)")
-	assertGaveUpOnPause(t, b, reconciler.ReasonRetryLimitExceeded)
+	assertGaveUpOnPause(t, b, retry.ReasonRetryLimitExceeded)
 	assert.Contains(t, failedCondition(b)["message"], "gave up after 2 retries")
 	events := eventReasons(t, op.Namespace, "full")
-	assert.Equal(t, 2, events[reconciler.ReasonRetryScheduled], "events: %v", events)
-	assert.Equal(t, 1, events[reconciler.ReasonRetryExhausted], "events: %v", events)
-	assert.Zero(t, events[reconciler.ReasonRetrySucceeded], "events: %v", events)
+	assert.Equal(t, 2, events[retry.ReasonRetryScheduled], "events: %v", events)
+	assert.Equal(t, 1, events[retry.ReasonRetryExhausted], "events: %v", events)
+	assert.Zero(t, events[retry.ReasonRetrySucceeded], "events: %v", events)
 }
 
 func TestGCPassingTheCheckpointGivesUpWithoutAResume(t *testing.T) {
@@ -266,12 +267,12 @@ func TestGCPassingTheCheckpointGivesUpWithoutAResume(t *testing.T) {
 	b := settled(t, op, map[string]int{"gap": 1})["gap"]
 	assert.Empty(t, firstRecord(t, b).RealRetryAt, "no resume was attempted")
 	assert.Zero(t, op.Resumes("gap"))
-	assertGaveUpOnPause(t, b, reconciler.ReasonLogGapUnrecoverable)
+	assertGaveUpOnPause(t, b, retry.ReasonLogGapUnrecoverable)
 	msg, _ := failedCondition(b)["message"].(string)
 	assert.Contains(t, msg, "PITR window now has a gap from the task's checkpoint to now")
 	assert.Contains(t, msg, "stop this log backup (spec.logSubcommand: log-stop), take a full backup, and start a new log backup")
 	assert.Contains(t, msg, checkpoint.UTC().Format(time.RFC3339)[:16], "the checkpoint time is named")
-	assert.Equal(t, 1, eventReasons(t, op.Namespace, "gap")[reconciler.ReasonRetrySkipped])
+	assert.Equal(t, 1, eventReasons(t, op.Namespace, "gap")[retry.ReasonRetrySkipped])
 }
 
 func TestManualPauseIsLeftAlone(t *testing.T) {
@@ -292,7 +293,7 @@ func TestManualPauseIsLeftAlone(t *testing.T) {
 	backups := settled(t, op, map[string]int{"held": 0})
 	assert.True(t, episodeClosed(backups["held"]))
 	assert.Zero(t, op.Resumes("held"))
-	for _, reason := range []string{reconciler.ReasonRetryScheduled, reconciler.ReasonRetryStarted, reconciler.ReasonRecoveredFromKernel} {
+	for _, reason := range []string{retry.ReasonRetryScheduled, retry.ReasonRetryStarted, retry.ReasonRecoveredFromKernel} {
 		assert.Zero(t, eventReasons(t, op.Namespace, "held")[reason], reason)
 	}
 	resp, err := pd.Get(t.Context(), "/tidb/br-stream/pause/held")
@@ -339,8 +340,8 @@ func TestFalseTaskNotFoundIsPutBackOnce(t *testing.T) {
 	assert.Contains(t, rec.RetryReason, "put back from the kernel state")
 	assert.Contains(t, rec.OriginalReason, "LogBackupTaskNotFound")
 	events := eventReasons(t, op.Namespace, "unseen")
-	assert.Equal(t, 1, events[reconciler.ReasonRecoveredFromKernel], "put back once: %v", events)
-	assert.Equal(t, 1, events[reconciler.ReasonRetrySkipped], "then a Warning, once: %v", events)
+	assert.Equal(t, 1, events[retry.ReasonRecoveredFromKernel], "put back once: %v", events)
+	assert.Equal(t, 1, events[retry.ReasonRetrySkipped], "then a Warning, once: %v", events)
 	assert.Equal(t, "LogBackupTaskNotFound", failedCondition(b)["reason"], "TiDB Operator's words stay")
 }
 
@@ -368,14 +369,14 @@ func TestOperatorPauseRecordsInterleaveWithOurs(t *testing.T) {
 	events := eventReasons(t, op.Namespace, "noisy")
 	ours := 0
 	for reason, n := range events {
-		if strings.HasPrefix(reason, "Retry") || reason == reconciler.ReasonRecoveredFromKernel || reason == reconciler.ReasonPauseRecordOutdated {
+		if strings.HasPrefix(reason, "Retry") || reason == retry.ReasonRecoveredFromKernel || reason == retry.ReasonPauseRecordOutdated {
 			ours += n
 		}
 	}
 	// RetryScheduled, RetryStarted (again only for a lost hand-off), RetrySucceeded, and
 	// at most one put-back of a stale record.
-	assert.Equal(t, 1, events[reconciler.ReasonRetryScheduled], "events: %v", events)
-	assert.Equal(t, 1, events[reconciler.ReasonRetrySucceeded], "events: %v", events)
+	assert.Equal(t, 1, events[retry.ReasonRetryScheduled], "events: %v", events)
+	assert.Equal(t, 1, events[retry.ReasonRetrySucceeded], "events: %v", events)
 	assert.LessOrEqual(t, ours, 3+3+1, "our writes: %v", events)
 }
 

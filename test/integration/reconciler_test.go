@@ -15,10 +15,10 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/util/retry"
+	clientretry "k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
 )
 
@@ -201,13 +201,13 @@ func entryFailedReason(b *unstructured.Unstructured) string {
 }
 
 func episodeClosed(b *unstructured.Unstructured) bool {
-	_, open := b.GetAnnotations()[reconciler.EpisodeAnnotation]
+	_, open := b.GetAnnotations()[retry.EpisodeAnnotation]
 	return !open
 }
 
 func gaveUp(b *unstructured.Unstructured) bool {
-	var ep reconciler.Episode
-	return json.Unmarshal([]byte(b.GetAnnotations()[reconciler.EpisodeAnnotation]), &ep) == nil && ep.GaveUp
+	var ep retry.Episode
+	return json.Unmarshal([]byte(b.GetAnnotations()[retry.EpisodeAnnotation]), &ep) == nil && ep.GaveUp
 }
 
 // eventReasons lists the reasons of the Events about a Backup, oldest first.
@@ -310,7 +310,7 @@ func TestRetriesExhausted(t *testing.T) {
 	require.Len(t, recs, 3)
 	assert.Empty(t, recs[2].ExpectedRetryAt, "no retry follows the last record")
 	assert.Equal(t, "Failed", entryPhase(b))
-	assert.Equal(t, reconciler.ReasonRetryLimitExceeded, entryFailedReason(b))
+	assert.Equal(t, retry.ReasonRetryLimitExceeded, entryFailedReason(b))
 	phase, _, _ := unstructured.NestedString(b.Object, "status", "phase")
 	assert.Equal(t, "Failed", phase)
 	// It stays given up: no fourth run, nothing more written.
@@ -331,7 +331,7 @@ func TestRetryTimeout(t *testing.T) {
 
 	b := eventually(t, op.Namespace, "pitr", 30*time.Second, "gives up on the timeout", gaveUp)
 	assert.Len(t, recordsOf(t, b), 2)
-	assert.Equal(t, reconciler.ReasonRetryTimeout, entryFailedReason(b))
+	assert.Equal(t, retry.ReasonRetryTimeout, entryFailedReason(b))
 	assert.Equal(t, 2, op.Runs("pitr"))
 	settled(t, op, map[string]int{"pitr": 2})
 }
@@ -408,7 +408,7 @@ func TestConcurrentWriter(t *testing.T) {
 				return
 			default:
 			}
-			err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			err := clientretry.RetryOnConflict(clientretry.DefaultRetry, func() error {
 				b := testenv.Empty(testenv.BackupGVK)
 				if err := env.Client.Get(ctx, client.ObjectKey{Namespace: op.Namespace, Name: "pitr"}, b); err != nil {
 					return err
@@ -422,7 +422,7 @@ func TestConcurrentWriter(t *testing.T) {
 				n++
 			}
 			// Not every 5ms: TiDB Operator's own status writes retry a conflict only a
-			// few times (client-go's retry.DefaultRetry) and then drop the write.
+			// few times (client-go's clientretry.DefaultRetry) and then drop the write.
 			time.Sleep(50 * time.Millisecond)
 		}
 	}()

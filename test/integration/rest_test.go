@@ -12,6 +12,7 @@ import (
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app"
 	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
 )
 
@@ -70,7 +71,7 @@ func TestFailedLogStartWithCommitTsIsDecidedOnce(t *testing.T) {
 	assert.Equal(t, "Failed", entryPhase(b))
 	cond = failedCondition(b)
 	require.NotNil(t, cond)
-	assert.Equal(t, reconciler.ReasonCommitTsSet, cond["reason"])
+	assert.Equal(t, retry.ReasonCommitTsSet, cond["reason"])
 	assert.Regexp(t, `^not retried: log-start is not re-run once status.commitTs is set, .*; last error: BackoffLimitExceeded: Job has reached the specified backoff limit$`, cond["message"])
 	assert.Equal(t, 1, op.Runs("died"), "never re-run")
 
@@ -117,7 +118,7 @@ func TestWriteGuardStopsAForcedLoop(t *testing.T) {
 			b := testenv.Empty(testenv.BackupGVK)
 			if env.Client.Get(fightCtx, client.ObjectKey{Namespace: op.Namespace, Name: "fought"}, b) == nil && !episodeClosed(b) {
 				ann := b.GetAnnotations()
-				delete(ann, reconciler.EpisodeAnnotation)
+				delete(ann, retry.EpisodeAnnotation)
 				b.SetAnnotations(ann)
 				unstructured.RemoveNestedField(b.Object, "status", "backoffRetryStatus")
 				if env.Client.Update(fightCtx, b) == nil {

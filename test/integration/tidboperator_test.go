@@ -18,7 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app"
-	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/etcdtest"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
 )
@@ -290,7 +290,7 @@ func TestRealOperatorTrackerInterplay(t *testing.T) {
 			recs := recordsOf(t, backups["absent"])
 			require.NotEmpty(t, recs) // a panic here took every story of a make stress run down
 			assert.Contains(t, recs[0].OriginalReason, "LogBackupTaskNotFound")
-			assert.Equal(t, 1, eventReasons(t, op.Namespace, "absent")[reconciler.ReasonRetrySkipped])
+			assert.Equal(t, 1, eventReasons(t, op.Namespace, "absent")[retry.ReasonRetrySkipped])
 		})
 	}
 }

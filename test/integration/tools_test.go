@@ -28,7 +28,8 @@ import (
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app"
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
-	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
+	explainer "github.com/tidb-backup-guard/tidb-backup-guard/reconciler/explain"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
 )
 
@@ -40,11 +41,11 @@ func runTool(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return out.String(), errOut.String(), code
 }
 
-func explainJSON(t *testing.T, ns, name string, extra ...string) *reconciler.Explanation {
+func explainJSON(t *testing.T, ns, name string, extra ...string) *explainer.Explanation {
 	t.Helper()
 	out, errOut, code := runTool(t, append([]string{"explain", ns + "/" + name, "-o", "json"}, extra...)...)
 	require.Equal(t, 0, code, "explain failed: %s", errOut)
-	x := &reconciler.Explanation{}
+	x := &explainer.Explanation{}
 	require.NoError(t, json.Unmarshal([]byte(out), x), out)
 	return x
 }
@@ -72,7 +73,7 @@ func TestExplainAgreesWithTheServer(t *testing.T) {
 	})
 	x := explainJSON(t, op.Namespace, "pitr")
 	rec := firstRecord(t, b)
-	require.Equal(t, reconciler.ActWait, x.Decision.Action, "explain: %+v", x)
+	require.Equal(t, retry.ActWait, x.Decision.Action, "explain: %+v", x)
 	require.NotNil(t, x.Decision.At)
 	assert.True(t, ts(t, rec.ExpectedRetryAt).Equal(*x.Decision.At), "explain's next retry (%s) is the one the server scheduled (%s)",
 		x.Decision.At, rec.ExpectedRetryAt)
@@ -96,10 +97,10 @@ func TestExplainAgreesWithTheServer(t *testing.T) {
 	// says nothing more will happen, and why.
 	d := eventually(t, op.Namespace, "doomed", 30*time.Second, "doomed gives up", gaveUp)
 	xd := explainJSON(t, op.Namespace, "doomed")
-	assert.Equal(t, reconciler.ActNone, xd.Decision.Action)
+	assert.Equal(t, retry.ActNone, xd.Decision.Action)
 	assert.Contains(t, xd.Next, "log-start gave up")
-	assert.Contains(t, xd.Next, reconciler.ReasonRetryLimitExceeded)
-	assert.Equal(t, entryFailedReason(d), reconciler.ReasonRetryLimitExceeded)
+	assert.Contains(t, xd.Next, retry.ReasonRetryLimitExceeded)
+	assert.Equal(t, entryFailedReason(d), retry.ReasonRetryLimitExceeded)
 	require.NotNil(t, xd.Episode)
 	assert.True(t, xd.Episode.GaveUp)
 	assert.Equal(t, "gave up here", xd.Episode.Timeline[len(xd.Episode.Timeline)-1].Result)
@@ -110,7 +111,7 @@ func TestExplainAgreesWithTheServer(t *testing.T) {
 		func(b *unstructured.Unstructured) bool { return entryPhase(b) == "Complete" && episodeClosed(b) })
 	backups := settled(t, op, map[string]int{"pitr": 1, "doomed": 2})
 	x = explainJSON(t, op.Namespace, "pitr")
-	assert.Equal(t, reconciler.ActNone, x.Decision.Action)
+	assert.Equal(t, retry.ActNone, x.Decision.Action)
 	assert.Contains(t, x.Next, "nothing: log-start is Complete and nothing failed")
 	assert.Nil(t, x.Episode)
 	// With the kernel probe: what PD holds for the task BR registered.
@@ -119,7 +120,7 @@ func TestExplainAgreesWithTheServer(t *testing.T) {
 	require.NotNil(t, x.Kernel)
 	assert.Empty(t, x.Kernel.Error)
 	assert.Equal(t, fmt.Sprintf("task pitr (start ts %s) exists and runs", commitTs), x.Kernel.Summary)
-	assert.Equal(t, reconciler.ActNone, x.Decision.Action)
+	assert.Equal(t, retry.ActNone, x.Decision.Action)
 
 	// The text form, as a person reads it; and explain wrote nothing.
 	out, errOut, code := runTool(t, "explain", "doomed", "-n", op.Namespace)
@@ -140,7 +141,7 @@ func TestExplainAgreesWithTheServer(t *testing.T) {
 	var pout, perr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &pout, &perr
 	require.NoError(t, cmd.Run(), perr.String())
-	viaKubectl := &reconciler.Explanation{}
+	viaKubectl := &explainer.Explanation{}
 	require.NoError(t, json.Unmarshal(pout.Bytes(), viaKubectl), pout.String())
 	xd = explainJSON(t, op.Namespace, "doomed")
 	viaKubectl.At, xd.At = time.Time{}, time.Time{}
@@ -587,7 +588,7 @@ func TestNamespacePolicyInTheReconciler(t *testing.T) {
 		assert.True(t, strings.HasPrefix(f.Source, "namespace default"), "%s: %s", f.Name, f.Source)
 	}
 	assert.Equal(t, []string{"1s", "1", "1m"}, values)
-	assert.Equal(t, reconciler.ReasonRetryLimitExceeded, entryFailedReason(got))
+	assert.Equal(t, retry.ReasonRetryLimitExceeded, entryFailedReason(got))
 	recs := recordsOf(t, got)
 	require.Len(t, recs, 2)
 	assert.Equal(t, time.Second, ts(t, recs[0].ExpectedRetryAt).Sub(ts(t, recs[0].DetectFailedAt)), "the namespace's minRetryDuration")

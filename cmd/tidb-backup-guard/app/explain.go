@@ -16,16 +16,18 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
+	explainer "github.com/tidb-backup-guard/tidb-backup-guard/reconciler/explain"
 	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/kernel"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry"
 )
 
 // explain prints why one Backup is, or is not, retrying, and what happens next: the
-// reconciler's own Decide on what the API server holds now (reconciler.Explain).
+// reconciler's own Decide on what the API server holds now (package explain).
 func explain(ctx context.Context, args []string, stdout, stderr io.Writer, o *toolOptions) int {
 	fs := pflag.NewFlagSet("explain", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o.addFlags(fs)
-	nonRetryable := slices.Clone(reconciler.DefaultNonRetryable)
+	nonRetryable := slices.Clone(retry.DefaultNonRetryable)
 	fs.StringSliceVar(&nonRetryable, "non-retryable-errors", nonRetryable, "As the server's flag: failure substrings that are not retried.")
 	handOff := ResumeHandOffAuto
 	fs.StringVar(&handOff, "resume-hand-off", handOff, "As the server's flag: auto, on or off.")
@@ -83,7 +85,7 @@ func explain(ctx context.Context, args []string, stdout, stderr io.Writer, o *to
 		defer p.Close()
 		probe = p.Probe
 	}
-	x, err := r.Explain(ctx, key, probe)
+	x, err := explainer.Describe(ctx, r, key, probe)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s explain: %v\n", o.name, err)
 		return 1

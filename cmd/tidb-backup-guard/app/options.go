@@ -15,6 +15,7 @@ import (
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
 	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
 	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/kernel"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry"
 )
 
 // Component names accepted by --components.
@@ -210,7 +211,7 @@ func NewOptions() *Options {
 		ReconcilerOptions: ReconcilerOptions{
 			LeaderElectionID:        "tidb-backup-guard-reconciler",
 			MaxConcurrentReconciles: 4,
-			NonRetryableErrors:      slices.Clone(reconciler.DefaultNonRetryable),
+			NonRetryableErrors:      slices.Clone(retry.DefaultNonRetryable),
 			WriteGuardLimit:         reconciler.DefaultWriteGuardLimit,
 			WriteGuardWindow:        reconciler.DefaultWriteGuardWindow,
 			WriteGuardCooldown:      reconciler.DefaultWriteGuardCooldown,

@@ -9,9 +9,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/grpclog"
-	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -19,7 +17,6 @@ import (
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -51,17 +48,7 @@ func newReconcilerManager(o *Options, h *hooks, cfg defaults.Config, policies de
 		LeaderElectionID:              o.LeaderElectionID,
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
-		Cache: cache.Options{
-			DefaultNamespaces: watchNamespaces(o.WatchNamespaces),
-			// Cached objects are only ever read for decisions (writes follow a fresh read),
-			// so they keep only what decisions read.
-			DefaultTransform: cache.TransformStripManagedFields(),
-			ByObject: map[client.Object]cache.ByObject{
-				// Only TiDB Operator's backup Jobs, not every Job in the cluster.
-				&batchv1.Job{}: {Label: labels.SelectorFromSet(reconciler.JobLabels), Transform: reconciler.StripJob},
-				backupObject(): {Transform: reconciler.StripBackup},
-			},
-		},
+		Cache:                         reconciler.CacheOptions(o.WatchNamespaces),
 		// Backups are read as unstructured objects (this project does not own their
 		// schema); serve those reads from the cache too.
 		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true}},
@@ -139,32 +126,8 @@ func addKernelProbe(mgr manager.Manager, r *reconciler.Reconciler, o *Options, l
 	return mgr.Add(p)
 }
 
-// watchNamespaces is the cache's namespace selection: nil (every namespace) or the named ones.
-func watchNamespaces(names []string) map[string]cache.Config {
-	if len(names) == 0 {
-		return nil
-	}
-	m := make(map[string]cache.Config, len(names))
-	for _, n := range names {
-		m[n] = cache.Config{}
-	}
-	return m
-}
-
-func backupObject() client.Object {
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(reconciler.BackupGVK)
-	return u
-}
-
-// backupCRD is TiDB Operator's Backup CRD.
-const backupCRD = "backups.pingcap.com"
-
-// noResumeHandOff resolves --resume-hand-off: with auto, TiDB Operator can run log-resume
-// if its installed Backup CRD has spec.logSubcommand (log-pause and log-resume came with
-// it, in v1.6.1; v1.6.0 derives only log-start, log-stop and log-truncate). A CRD that
-// cannot be read (RBAC, not installed yet) counts as able: that is every version since
-// v1.6.1, and the log says so.
+// noResumeHandOff resolves --resume-hand-off: with auto, TiDB Operator's installed Backup
+// CRD decides (reconciler.CanRunResume).
 func noResumeHandOff(cfg *rest.Config, mode string, log logr.Logger) (bool, error) {
 	switch mode {
 	case ResumeHandOffOn:
@@ -174,27 +137,11 @@ func noResumeHandOff(cfg *rest.Config, mode string, log logr.Logger) (bool, erro
 	}
 	c, err := client.New(cfg, client.Options{})
 	if err != nil {
-		return false, fmt.Errorf("client for %s: %w", backupCRD, err)
+		return false, fmt.Errorf("client for TiDB Operator's Backup CRD: %w", err)
 	}
-	crd := &unstructured.Unstructured{}
-	crd.SetAPIVersion("apiextensions.k8s.io/v1")
-	crd.SetKind("CustomResourceDefinition")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := c.Get(ctx, client.ObjectKey{Name: backupCRD}, crd); err != nil {
-		log.Info("Cannot read TiDB Operator's Backup CRD; assuming it can run log-resume (v1.6.1 and later)", "crd", backupCRD, "error", err.Error())
-		return false, nil
-	}
-	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
-	for _, v := range versions {
-		m, _ := v.(map[string]any)
-		if _, found, _ := unstructured.NestedMap(m, "schema", "openAPIV3Schema", "properties", "spec", "properties", "logSubcommand"); found {
-			return false, nil
-		}
-	}
-	log.Info("TiDB Operator's Backup CRD has no spec.logSubcommand, so TiDB Operator cannot run log-resume: "+
-		"log backups paused by an error are recorded and alerted on, not resumed", "crd", backupCRD)
-	return true, nil
+	return !reconciler.CanRunResume(ctx, c, log), nil
 }
 
 // restConfigFor is the API access of the components that need one: the hook's (tests),

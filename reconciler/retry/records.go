@@ -1,4 +1,4 @@
-package reconciler
+package retry
 
 import (
 	"encoding/json"
@@ -42,7 +42,7 @@ func (e Episode) String() string {
 // episodeRecords returns the records of the latest episode: the trailing run that starts
 // at the last record numbered 1. Records are only appended, so the newest episode is
 // always at the end.
-func episodeRecords(records []Record) []Record {
+func EpisodeRecords(records []Record) []Record {
 	for i := len(records) - 1; i >= 0; i-- {
 		if records[i].RetryNum <= 1 {
 			return records[i:]
@@ -59,7 +59,7 @@ const keepOlderRecords = 5
 // prune drops the oldest records of earlier episodes beyond keepOlderRecords. It returns
 // how many leading records to drop.
 func prune(records []Record) int {
-	current := len(episodeRecords(records))
+	current := len(EpisodeRecords(records))
 	older := len(records) - current
 	if older <= keepOlderRecords {
 		return 0

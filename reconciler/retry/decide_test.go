@@ -1,7 +1,6 @@
-package reconciler
+package retry
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -10,50 +9,19 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry/retrytest"
 )
 
-var t0 = time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+// The builders of package retrytest, under the short names these tables use.
+type edit = retrytest.Edit
 
-// obj builds a raw log Backup; edits set fields by dotted path ("status.phase").
-func obj(edits ...edit) *unstructured.Unstructured {
-	u := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "pingcap.com/v1alpha1",
-		"kind":       "Backup",
-		"metadata":   map[string]any{"name": "pitr", "namespace": "ns", "uid": "backup-uid"},
-		"spec":       map[string]any{"backupMode": "log", "br": map[string]any{"cluster": "basic"}},
-		"status":     map[string]any{"phase": "Running"},
-	}}
-	for _, e := range edits {
-		e(u)
-	}
-	return u
-}
-
-type edit func(*unstructured.Unstructured)
-
-func set(path string, v any) edit {
-	return func(u *unstructured.Unstructured) {
-		if v == nil {
-			unstructured.RemoveNestedField(u.Object, strings.Split(path, ".")...)
-			return
-		}
-		if err := unstructured.SetNestedField(u.Object, v, strings.Split(path, ".")...); err != nil {
-			panic(err)
-		}
-	}
-}
-
-// entry sets a command entry's phase, with a Failed condition when failed.
-func entry(cmd, phase string) edit {
-	return func(u *unstructured.Unstructured) {
-		e := map[string]any{"command": cmd, "phase": phase}
-		if phase == PhaseFailed {
-			e["conditions"] = []any{map[string]any{"type": "Failed", "status": "True", "reason": "BRFailed",
-				"message": "rpc error: store 1 unavailable", "lastTransitionTime": rfc3339(t0)}}
-		}
-		set("status.logSubCommandStatuses."+cmd, e)(u)
-	}
-}
+var (
+	t0    = retrytest.T0
+	at    = retrytest.At
+	obj   = retrytest.Obj
+	set   = retrytest.Set
+	entry = retrytest.Entry
+)
 
 func records(recs ...Record) edit {
 	return func(u *unstructured.Unstructured) {
@@ -71,8 +39,6 @@ func episode(cmd string, gaveUp bool) edit {
 	}
 }
 
-func at(d time.Duration) *time.Time { t := t0.Add(d); return &t }
-
 // rec is a record of retry n detected at t0+detect, due after due, started if started.
 func rec(n int64, detect, due time.Duration, started bool) Record {
 	r := Record{RetryNum: n, DetectFailedAt: t0.Add(detect), ExpectedRetryAt: at(detect + due), OriginalReason: "BRFailed: boom"}
@@ -82,9 +48,9 @@ func rec(n int64, detect, due time.Duration, started bool) Record {
 	return r
 }
 
-func failedJob(owned bool) *jobView {
-	j := &jobView{Name: "backup-pitr-log-start", UID: "job-uid", Owned: owned,
-		Failed: &condition{Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", Time: t0}}
+func failedJob(owned bool) *JobView {
+	j := &JobView{Name: "backup-pitr-log-start", UID: "job-uid", Owned: owned,
+		Failed: &Condition{Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", Time: t0}}
 	return j
 }
 
@@ -93,7 +59,7 @@ func TestDecide(t *testing.T) {
 	tests := []struct {
 		name     string
 		backup   *unstructured.Unstructured
-		job      *jobView
+		job      *JobView
 		livePods []string
 		now      time.Duration // after t0
 		cfg      *defaults.Config
@@ -101,7 +67,7 @@ func TestDecide(t *testing.T) {
 		record   *Record  // the record the decision carries, when it carries one
 	}{
 		{name: "snapshot backups are ignored", backup: obj(set("spec.backupMode", "snapshot"), entry(CmdStart, PhaseFailed)), want: none},
-		{name: "deleted backups are ignored", backup: obj(entry(CmdStart, PhaseFailed), set("metadata.deletionTimestamp", rfc3339(t0))), want: none},
+		{name: "deleted backups are ignored", backup: obj(entry(CmdStart, PhaseFailed), set("metadata.deletionTimestamp", RFC3339(t0))), want: none},
 		{name: "invalid backups are ignored", backup: obj(entry(CmdStart, PhaseFailed), set("status.phase", PhaseInvalid)), want: none},
 		{name: "unknown command", backup: obj(set("spec.logSubcommand", "log-frobnicate"), entry(CmdStart, PhaseFailed)), want: none},
 		{name: "healthy running backup", backup: obj(entry(CmdStart, PhaseComplete), set("status.commitTs", "4523")), want: none},
@@ -136,7 +102,7 @@ func TestDecide(t *testing.T) {
 		{
 			name:   "due: waits while the old Job is being deleted",
 			backup: obj(entry(CmdStart, PhaseFailed), episode(CmdStart, false), records(rec(1, 0, 30*sec, false))), now: 31 * sec,
-			job:  func() *jobView { j := failedJob(true); j.Deleting = true; return j }(),
+			job:  func() *JobView { j := failedJob(true); j.Deleting = true; return j }(),
 			want: Decision{Action: ActAwaitCleanup, Command: CmdStart, RequeueAfter: cleanupRequeue, RetryNum: 1},
 		},
 		{
@@ -252,7 +218,7 @@ func TestDecide(t *testing.T) {
 			if tc.cfg != nil {
 				cfg = *tc.cfg
 			}
-			d := Decide(Input{Now: t0.Add(tc.now), Backup: viewBackup(tc.backup), Job: tc.job, LivePods: tc.livePods,
+			d := Decide(Input{Now: t0.Add(tc.now), Backup: ViewBackup(tc.backup), Job: tc.job, LivePods: tc.livePods,
 				Config: cfg, NonRetryable: DefaultNonRetryable})
 			got := Decision{Action: d.Action, Command: d.Command, Reason: d.Reason, ConditionReason: d.ConditionReason,
 				RequeueAfter: d.RequeueAfter, RetryNum: d.RetryNum}
@@ -271,7 +237,7 @@ func TestDecide(t *testing.T) {
 func TestGiveUpMessages(t *testing.T) {
 	b := obj(entry(CmdStart, PhaseFailed), episode(CmdStart, false), set("spec.backoffRetryPolicy", map[string]any{"maxRetryTimes": int64(1)}),
 		records(rec(1, 0, 30*time.Second, true)))
-	d := Decide(Input{Now: t0.Add(time.Minute), Backup: viewBackup(b), Config: defaults.DefaultConfig()})
+	d := Decide(Input{Now: t0.Add(time.Minute), Backup: ViewBackup(b), Config: defaults.DefaultConfig()})
 	assert.Equal(t, "gave up after 1 retries (maxRetryTimes 1); last error: BRFailed: rpc error: store 1 unavailable", d.Message)
 }
 
@@ -297,7 +263,7 @@ func TestCurrentCommand(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, currentCommand(viewBackup(obj(tc.edits...))))
+			assert.Equal(t, tc.want, CurrentCommand(ViewBackup(obj(tc.edits...))))
 		})
 	}
 }
@@ -306,7 +272,7 @@ func TestCurrentCommand(t *testing.T) {
 func TestEmptyNonRetryableListRetriesEverything(t *testing.T) {
 	b := obj(entry(CmdStart, PhaseFailed), set("status.logSubCommandStatuses.log-start.conditions",
 		[]any{map[string]any{"type": "Failed", "status": "True", "message": "[BR:Common:ErrInvalidArgument] bad flag"}}))
-	in := Input{Now: t0, Backup: viewBackup(b), Config: defaults.DefaultConfig()}
+	in := Input{Now: t0, Backup: ViewBackup(b), Config: defaults.DefaultConfig()}
 	assert.Equal(t, ActRecordFailure, Decide(in).Action)
 	in.NonRetryable = DefaultNonRetryable
 	assert.Equal(t, ActGiveUp, Decide(in).Action)

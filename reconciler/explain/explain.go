@@ -1,17 +1,17 @@
-package reconciler
+package explain
 
 import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler"
 	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/kernel"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry"
 )
 
 // Explanation says why a Backup is, or is not, retrying, and what happens next. Every
@@ -89,10 +89,10 @@ type RecordState struct {
 
 // DecisionState is Decide's answer.
 type DecisionState struct {
-	Action   Action `json:"action"`
-	Reason   string `json:"reason,omitempty"`
-	Message  string `json:"message,omitempty"`
-	RetryNum int64  `json:"retryNum,omitempty"`
+	Action   retry.Action `json:"action"`
+	Reason   string       `json:"reason,omitempty"`
+	Message  string       `json:"message,omitempty"`
+	RetryNum int64        `json:"retryNum,omitempty"`
 	// At is when a waiting decision is due.
 	At *time.Time `json:"at,omitempty"`
 }
@@ -117,42 +117,16 @@ type KernelState struct {
 	GCSafe     string `json:"gcSafePoint,omitempty"`
 }
 
-// Probe reads a log backup task now (kernel.Prober.Probe); explain passes one when the
-// kernel probe is configured.
-type Probe func(ctx context.Context, t kernel.Target) kernel.Result
-
-// Explain decides on a Backup exactly as Reconcile does on its fresh path, reading
-// everything through r.APIReader (the caller's credentials), and explains the decision.
-// It writes nothing. probe, if set, stands in for the kernel probe and is asked when
-// Reconcile would ask its probe.
-func (r *Reconciler) Explain(ctx context.Context, key types.NamespacedName, probe Probe) (*Explanation, error) {
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(BackupGVK)
-	if err := r.APIReader.Get(ctx, key, u); err != nil {
-		return nil, fmt.Errorf("get backup %s: %w", key, err)
-	}
-	in := r.input(u)
-	related, err := r.observeRelated(ctx, r.APIReader, in.Backup, true)
+// Describe decides on a Backup exactly as the reconciler does on its fresh path
+// (reconciler.DecideNow: everything read through r.APIReader, the caller's credentials),
+// and explains the decision. It writes nothing. probe, if set, stands in for the kernel
+// probe and is asked when the reconciler would ask its probe.
+func Describe(ctx context.Context, r *reconciler.Reconciler, key types.NamespacedName, probe reconciler.Probe) (*Explanation, error) {
+	in, d, err := r.DecideNow(ctx, key, probe)
 	if err != nil {
 		return nil, err
 	}
-	in.Job, in.LivePods = related.job, related.livePods
 	x := &Explanation{Backup: key.String(), At: in.Now, Mode: in.Backup.Mode, Phase: in.Backup.Phase}
-	if probe != nil && runningLog(in.Backup) {
-		res := probe(ctx, r.watchTarget(in.Backup))
-		in.Kernel = &res
-	}
-	d := Decide(in)
-	if probe != nil && d.Action == ActStartRetry {
-		// As consultKernel: the attempt's own reading of the task.
-		recs := episodeRecords(in.Backup.Records)
-		last := recs[len(recs)-1]
-		t := r.watchTarget(in.Backup)
-		t.Attempt = strconv.FormatInt(last.RetryNum, 10) + "@" + rfc3339(last.DetectFailedAt)
-		res := probe(ctx, t)
-		in.Kernel = &res
-		d = Decide(in)
-	}
 	overridden := in.Config.LogDefaults != r.Config.LogDefaults
 	x.describe(in, d, overridden)
 	return x, nil
@@ -160,10 +134,10 @@ func (r *Reconciler) Explain(ctx context.Context, key types.NamespacedName, prob
 
 // describe fills everything but the header from the input and the decision.
 // overridden: a namespace override gives the defaults.
-func (x *Explanation) describe(in Input, d Decision, overridden bool) {
+func (x *Explanation) describe(in retry.Input, d retry.Decision, overridden bool) {
 	b := in.Backup
 	if b.Mode == defaults.BackupModeLog {
-		if cmd, why := deriveCommand(b); cmd != "" {
+		if cmd, why := retry.DeriveCommand(b); cmd != "" {
 			x.Command = &CommandState{Name: cmd, Phase: b.Entries[cmd].Phase, DerivedFrom: why}
 		} else {
 			x.Command = &CommandState{DerivedFrom: why}
@@ -176,7 +150,7 @@ func (x *Explanation) describe(in Input, d Decision, overridden bool) {
 		case j.Deleting:
 			state = "being deleted"
 		case j.Failed != nil:
-			state = "failed: " + joinReason(j.Failed.Reason, j.Failed.Message)
+			state = "failed: " + retry.JoinReason(j.Failed.Reason, j.Failed.Message)
 		}
 		if !j.Owned {
 			state += " (not controlled by this Backup)"
@@ -185,18 +159,22 @@ func (x *Explanation) describe(in Input, d Decision, overridden bool) {
 	}
 	if ep := b.Episode; ep != nil {
 		x.Episode = &EpisodeState{Command: ep.Command, GaveUp: ep.GaveUp, Pause: ep.Pause}
-		for _, rec := range episodeRecords(b.Records) {
+		for _, rec := range retry.EpisodeRecords(b.Records) {
 			x.Episode.Timeline = append(x.Episode.Timeline, describeRecord(rec))
 		}
 	}
 	x.Decision = DecisionState{Action: d.Action, Reason: d.Reason, Message: d.Message, RetryNum: d.RetryNum}
-	if d.RequeueAfter > 0 && (d.Action == ActWait || d.Action == ActRecordFailure) {
+	if d.RequeueAfter > 0 && (d.Action == retry.ActWait || d.Action == retry.ActRecordFailure) {
 		at := in.Now.Add(d.RequeueAfter)
 		x.Decision.At = &at
 	}
 	x.Next = next(in, d)
-	if (d.Action == ActWait || d.Action == ActRecordFailure) && !d.Pause && (b.Episode == nil || !b.Episode.Pause) {
-		x.Limit = projectLimit(in, d)
+	if (d.Action == retry.ActWait || d.Action == retry.ActRecordFailure) && !d.Pause && (b.Episode == nil || !b.Episode.Pause) {
+		if l := retry.ProjectLimit(in, d); l != nil {
+			x.Limit = &LimitState{Limit: l.Field, AfterRetry: l.AfterRetry, At: l.At,
+				Message: fmt.Sprintf("%s trips first: if every retry fails, the episode gives up when retry %d fails, at %s at the earliest",
+					l.Field, l.AfterRetry, retry.RFC3339(l.At))}
+		}
 	}
 	if k := in.Kernel; k != nil {
 		x.Kernel = &KernelState{Endpoint: k.Endpoint}
@@ -209,10 +187,10 @@ func (x *Explanation) describe(in Input, d Decision, overridden bool) {
 				x.Kernel.Summary += ": " + msg
 			}
 			if t.CheckpointTS > 0 {
-				x.Kernel.Checkpoint = fmt.Sprintf("%d (%s)", t.CheckpointTS, rfc3339(kernel.PhysicalTime(t.CheckpointTS)))
+				x.Kernel.Checkpoint = fmt.Sprintf("%d (%s)", t.CheckpointTS, retry.RFC3339(kernel.PhysicalTime(t.CheckpointTS)))
 			}
 			if t.GCSafePoint > 0 {
-				x.Kernel.GCSafe = fmt.Sprintf("%d (%s)", t.GCSafePoint, rfc3339(kernel.PhysicalTime(t.GCSafePoint)))
+				x.Kernel.GCSafe = fmt.Sprintf("%d (%s)", t.GCSafePoint, retry.RFC3339(kernel.PhysicalTime(t.GCSafePoint)))
 			}
 		}
 	}
@@ -220,11 +198,11 @@ func (x *Explanation) describe(in Input, d Decision, overridden bool) {
 
 // describePolicy names the source of each field of the policy the reconciler enforces,
 // as defaults.FillLog (the webhook's defaulting) would fill it.
-func describePolicy(in Input, overridden bool) PolicyState {
+func describePolicy(in retry.Input, overridden bool) PolicyState {
 	b := in.Backup
 	var ps PolicyState
-	filled := in.Config.FillLog(b.Policy, b.KeepSchemaDefaults, policyPath)
-	_, errs := in.Config.Effective(b.Policy, b.KeepSchemaDefaults, policyPath)
+	filled := in.Config.FillLog(b.Policy, b.KeepSchemaDefaults, retry.PolicyPath)
+	_, errs := in.Config.Effective(b.Policy, b.KeepSchemaDefaults, retry.PolicyPath)
 	for _, e := range append(b.PolicyErrs, errs...) {
 		ps.Errors = append(ps.Errors, e.Error())
 	}
@@ -253,7 +231,7 @@ func describePolicy(in Input, overridden bool) PolicyState {
 	return ps
 }
 
-func describeRecord(r Record) RecordState {
+func describeRecord(r retry.Record) RecordState {
 	s := RecordState{RetryNum: r.RetryNum, Detected: r.DetectFailedAt, Scheduled: r.ExpectedRetryAt, Started: r.RealRetryAt,
 		Reason: r.RetryReason, Error: r.OriginalReason}
 	switch {
@@ -269,106 +247,23 @@ func describeRecord(r Record) RecordState {
 
 // next says in a sentence what happens next, from the decision and, when it is to do
 // nothing, from the facts Decide looked at.
-func next(in Input, d Decision) string {
+func next(in retry.Input, d retry.Decision) string {
 	b := in.Backup
 	switch d.Action {
-	case ActWait:
+	case retry.ActWait:
 		return fmt.Sprintf("retry %d of %s starts at %s (in %s)", d.RetryNum, d.Command,
-			rfc3339(in.Now.Add(d.RequeueAfter)), defaults.FormatDuration(d.RequeueAfter.Round(time.Second)))
-	case ActRecordFailure:
+			retry.RFC3339(in.Now.Add(d.RequeueAfter)), defaults.FormatDuration(d.RequeueAfter.Round(time.Second)))
+	case retry.ActRecordFailure:
 		return "the reconciler records the failure now and schedules " + d.Message
-	case ActDeleteJob:
+	case retry.ActDeleteJob:
 		return fmt.Sprintf("retry %d is due: the reconciler deletes Job %s of the failed attempt, then hands %s back to TiDB Operator",
-			d.RetryNum, JobName(b.Name, d.Command), d.Command)
-	case ActAwaitCleanup:
+			d.RetryNum, retry.JobName(b.Name, d.Command), d.Command)
+	case retry.ActAwaitCleanup:
 		return fmt.Sprintf("retry %d is due, %s", d.RetryNum, d.Message)
-	case ActAwaitKernel:
+	case retry.ActAwaitKernel:
 		return fmt.Sprintf("retry %d is due: %s", d.RetryNum, d.Message)
-	case ActNone:
-		return whyNothing(in)
+	case retry.ActNone:
+		return "nothing: " + d.Message
 	}
 	return fmt.Sprintf("the reconciler does %s now (%s): %s", d.Action, d.Reason, d.Message)
-}
-
-// whyNothing explains a decision to do nothing.
-func whyNothing(in Input) string {
-	b := in.Backup
-	cmd := currentCommand(b)
-	switch {
-	case b.Mode != defaults.BackupModeLog:
-		return fmt.Sprintf("nothing: spec.backupMode is %q, not log; TiDB Operator's own retries apply to it", b.Mode)
-	case b.Deleting:
-		return "nothing: the Backup is being deleted"
-	case b.Phase == PhaseInvalid:
-		return "nothing: the Backup is Invalid (TiDB Operator rejected its spec)"
-	case cmd == "":
-		return "nothing: the current command is unknown"
-	case b.Episode != nil && b.Episode.GaveUp:
-		e := b.Entries[b.Episode.Command]
-		why := "the retries were spent"
-		if e.Failed != nil {
-			why += " (" + joinReason(e.Failed.Reason, e.Failed.Message) + ")"
-		}
-		return fmt.Sprintf("nothing: %s gave up, %s; it gets a new retry budget if someone re-runs it", b.Episode.Command, why)
-	case cmd == CmdPause || b.Phase == PhasePaused && b.LogSubcommand == CmdPause:
-		return "nothing: the log backup is paused on request (spec.logSubcommand: log-pause)"
-	}
-	if f := detectFailure(b, cmd, in.Job); f != nil {
-		policy, _ := in.Config.Effective(b.Policy, b.KeepSchemaDefaults, policyPath)
-		if !f.at.IsZero() && in.Now.Sub(f.at) > policy.RetryTimeout {
-			return fmt.Sprintf("nothing: %s failed at %s, longer ago than retryTimeout %s, so it is left as it is",
-				cmd, rfc3339(f.at), defaults.FormatDuration(policy.RetryTimeout))
-		}
-		return fmt.Sprintf("nothing now: %s failed (%s)", cmd, lastError(f.reason))
-	}
-	if e, ok := b.Entries[cmd]; ok && e.Failed != nil && ownFailedReason(e.Failed.Reason) {
-		return fmt.Sprintf("nothing: %s was marked failed by this reconciler (%s)", cmd, joinReason(e.Failed.Reason, e.Failed.Message))
-	}
-	phase := b.Entries[cmd].Phase
-	if phase == "" {
-		phase = "not started"
-	}
-	return fmt.Sprintf("nothing: %s is %s and nothing failed; a failure would be retried under the policy above", cmd, phase)
-}
-
-// projectLimit finds the limit that ends the open episode first should every further
-// attempt fail the moment it starts, by asking decideFailure, the reconciler's own rule,
-// about each projected failure in turn.
-func projectLimit(in Input, d Decision) *LimitState {
-	b := *in.Backup
-	recs := append([]Record(nil), episodeRecords(b.Records)...)
-	if d.Action == ActRecordFailure && d.Record != nil {
-		recs = append(recs, *d.Record)
-	}
-	b.Episode = &Episode{Command: d.Command}
-	for range 64 { // validation bounds maxRetryTimes far below this
-		if len(recs) == 0 {
-			return nil
-		}
-		last := &recs[len(recs)-1]
-		if last.ExpectedRetryAt == nil {
-			return nil
-		}
-		at := *last.ExpectedRetryAt
-		last.RealRetryAt = &at
-		b.Records = recs
-		sim := in
-		sim.Now, sim.Backup, sim.Job, sim.Kernel = at, &b, nil, nil
-		next := decideFailure(sim, d.Command, &failure{what: "projected", reason: last.OriginalReason, at: at})
-		switch next.Action {
-		case ActRecordFailure:
-			recs = append(recs, *next.Record)
-		case ActGiveUp:
-			limit := defaults.FieldMaxRetryTimes
-			if next.ConditionReason == ReasonRetryTimeout {
-				limit = defaults.FieldRetryTimeout
-			}
-			return &LimitState{Limit: limit, AfterRetry: last.RetryNum, At: at,
-				Message: fmt.Sprintf("%s trips first: if every retry fails, the episode gives up when retry %d fails, at %s at the earliest",
-					limit, last.RetryNum, rfc3339(at))}
-		default:
-			return nil
-		}
-	}
-	return nil
 }

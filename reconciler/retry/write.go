@@ -1,4 +1,4 @@
-package reconciler
+package retry
 
 import (
 	"encoding/json"
@@ -20,7 +20,7 @@ import (
 //	status.phase Paused (a resume handed to TiDB Operator, pause.go)
 
 // apply changes u for a writing decision.
-func apply(u *unstructured.Unstructured, d Decision, now time.Time) error {
+func Apply(u *unstructured.Unstructured, d Decision, now time.Time) error {
 	switch d.Action {
 	case ActRecordFailure:
 		if err := appendRecord(u, d.Record); err != nil {
@@ -53,12 +53,14 @@ func apply(u *unstructured.Unstructured, d Decision, now time.Time) error {
 			}
 		}
 		return setEpisode(u, &Episode{Command: d.Command, GaveUp: true, Pause: d.Pause})
-	case ActStartRetry:
+	case ActHandOff:
 		if err := markRetryStarted(u, d, now); err != nil {
 			return err
 		}
-		if d.HandOff {
-			return handOff(u, d)
+		return handOff(u, d)
+	case ActStartRetry:
+		if err := markRetryStarted(u, d, now); err != nil {
+			return err
 		}
 		if d.Pause {
 			if err := setEpisode(u, &Episode{Command: d.Command, Pause: true}); err != nil {
@@ -66,18 +68,18 @@ func apply(u *unstructured.Unstructured, d Decision, now time.Time) error {
 			}
 		}
 		return setEntry(u, d.Command, PhaseRetryFailed, PhaseRetryFailed, ReasonRetryStarted, d.Message, now)
-	case ActRecover:
+	case ActRecover, ActPutBack:
 		// What the backup-manager writes when log-start succeeds: the entry Complete and
 		// status.commitTs. It leaves the Backup's phase alone (Running by then), so only a
 		// Failed phase, written when BR reported the failure, is set back to Running.
-		// A put-back (decidePutBack) brings its own record; a recovered retry completes
-		// the record of its failure.
+		// A put-back brings its own record, if any; a recovered retry completes the
+		// record of its failure.
 		switch {
 		case d.Record != nil:
 			if err := appendRecord(u, d.Record); err != nil {
 				return err
 			}
-		case !d.PutBack:
+		case d.Action == ActRecover:
 			if err := markRetryStarted(u, d, now); err != nil {
 				return err
 			}
@@ -126,20 +128,20 @@ func handOff(u *unstructured.Unstructured, d Decision) error {
 	return setEpisode(u, &Episode{Command: d.Command, Pause: true, HandOffs: d.HandOffs})
 }
 
-func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+func RFC3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 func recordMap(r *Record) map[string]any {
 	m := map[string]any{
 		"retryNum":       r.RetryNum,
-		"detectFailedAt": rfc3339(r.DetectFailedAt),
+		"detectFailedAt": RFC3339(r.DetectFailedAt),
 		"retryReason":    r.RetryReason,
 		"originalReason": r.OriginalReason,
 	}
 	if r.ExpectedRetryAt != nil {
-		m["expectedRetryAt"] = rfc3339(*r.ExpectedRetryAt)
+		m["expectedRetryAt"] = RFC3339(*r.ExpectedRetryAt)
 	}
 	if r.RealRetryAt != nil {
-		m["realRetryAt"] = rfc3339(*r.RealRetryAt)
+		m["realRetryAt"] = RFC3339(*r.RealRetryAt)
 	}
 	return m
 }
@@ -173,7 +175,7 @@ func markRetryStarted(u *unstructured.Unstructured, d Decision, now time.Time) e
 	if !ok {
 		return fmt.Errorf("the last retry record is not an object")
 	}
-	last["realRetryAt"] = rfc3339(now)
+	last["realRetryAt"] = RFC3339(now)
 	if d.RecordNote != "" {
 		reason, _ := last["retryReason"].(string)
 		if reason != "" {
@@ -226,7 +228,7 @@ func upsertCondition(obj map[string]any, path []string, cmd, condType, reason, m
 	cond["status"] = "True"
 	cond["reason"] = reason
 	cond["message"] = message
-	cond["lastTransitionTime"] = rfc3339(now)
+	cond["lastTransitionTime"] = RFC3339(now)
 	return unstructured.SetNestedSlice(obj, list, path...)
 }
 
@@ -253,12 +255,12 @@ func setEpisode(u *unstructured.Unstructured, ep *Episode) error {
 // changed since), the episode annotation, and status.backoffRetryStatus, whole. A merge
 // patch replaces lists whole; this list is this project's, and the precondition ensures
 // the cached copy it extends is the current one.
-func recordPatch(cached *unstructured.Unstructured, d Decision, now time.Time) ([]byte, error) {
+func RecordPatch(cached *unstructured.Unstructured, d Decision, now time.Time) ([]byte, error) {
 	if d.Action != ActRecordFailure {
 		return nil, fmt.Errorf("only %s is written as a patch, not %s", ActRecordFailure, d.Action)
 	}
 	c := cached.DeepCopy()
-	if err := apply(c, d, now); err != nil {
+	if err := Apply(c, d, now); err != nil {
 		return nil, err
 	}
 	records, _, err := unstructured.NestedSlice(c.Object, "status", "backoffRetryStatus")

@@ -1,4 +1,4 @@
-package reconciler
+package retry
 
 import (
 	"testing"
@@ -15,7 +15,7 @@ import (
 func failedWith(reason, message string) edit {
 	return set("status.logSubCommandStatuses.log-start", map[string]any{"command": CmdStart, "phase": PhaseFailed,
 		"conditions": []any{map[string]any{"type": PhaseFailed, "status": "True", "reason": reason, "message": message,
-			"lastTransitionTime": rfc3339(t0)}}})
+			"lastTransitionTime": RFC3339(t0)}}})
 }
 
 // operatorPausedBy is TiDB Operator's record of an error pause with BR's message.
@@ -24,9 +24,9 @@ func operatorPausedBy(message string) edit {
 		operatorPaused(t0)(u)
 		msg := "Log backup paused due to error: " + message
 		set("status.conditions", []any{map[string]any{"type": PhaseRetryFailed, "status": "True", "reason": operatorErrorPaused,
-			"message": msg, "lastTransitionTime": rfc3339(t0)}})(u)
+			"message": msg, "lastTransitionTime": RFC3339(t0)}})(u)
 		set("status.logSubCommandStatuses.log-start.conditions", []any{map[string]any{"type": PhaseRetryFailed, "status": "True",
-			"reason": operatorErrorPaused, "message": msg, "lastTransitionTime": rfc3339(t0)}})(u)
+			"reason": operatorErrorPaused, "message": msg, "lastTransitionTime": RFC3339(t0)}})(u)
 	}
 }
 
@@ -103,7 +103,7 @@ func TestCurelessFailures(t *testing.T) {
 			if nonRetryable == nil {
 				nonRetryable = DefaultNonRetryable
 			}
-			in := Input{Now: t0.Add(10 * time.Second), Backup: viewBackup(tt.u), Config: defaults.DefaultConfig(),
+			in := Input{Now: t0.Add(10 * time.Second), Backup: ViewBackup(tt.u), Config: defaults.DefaultConfig(),
 				NonRetryable: nonRetryable, Kernel: tt.kernel}
 			d := Decide(in)
 			got := Decision{Action: d.Action, Command: d.Command, Pause: d.Pause, Reason: d.Reason, ConditionReason: d.ConditionReason,

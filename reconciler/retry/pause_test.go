@@ -1,4 +1,4 @@
-package reconciler
+package retry
 
 import (
 	"fmt"
@@ -26,10 +26,10 @@ func operatorPaused(t time.Time) edit {
 	return func(u *unstructured.Unstructured) {
 		set("status.phase", PhaseRetryFailed)(u)
 		set("status.conditions", []any{map[string]any{"type": PhaseRetryFailed, "status": "True", "reason": operatorErrorPaused,
-			"message": "Log backup paused due to error: error", "lastTransitionTime": rfc3339(t)}})(u)
+			"message": "Log backup paused due to error: error", "lastTransitionTime": RFC3339(t)}})(u)
 		set("status.logSubCommandStatuses.log-start", map[string]any{"command": CmdStart, "phase": PhaseRetryFailed,
 			"conditions": []any{map[string]any{"type": PhaseRetryFailed, "status": "True", "reason": operatorErrorPaused,
-				"message": "Log backup paused due to error: error", "lastTransitionTime": rfc3339(t)}}})(u)
+				"message": "Log backup paused due to error: error", "lastTransitionTime": RFC3339(t)}}})(u)
 	}
 }
 
@@ -44,7 +44,7 @@ func resumed(t time.Time) edit {
 	return func(u *unstructured.Unstructured) {
 		set("status.phase", PhaseRunning)(u)
 		set("status.logSubCommandStatuses.log-resume", map[string]any{"command": CmdResume, "phase": PhaseComplete,
-			"conditions": []any{map[string]any{"type": PhaseComplete, "status": "True", "lastTransitionTime": rfc3339(t)}}})(u)
+			"conditions": []any{map[string]any{"type": PhaseComplete, "status": "True", "lastTransitionTime": RFC3339(t)}}})(u)
 	}
 }
 
@@ -93,7 +93,7 @@ func TestDecidePause(t *testing.T) {
 			want: none},
 		{name: "the probe says the task runs: TiDB Operator's stale record is put back, no record", u: running(operatorPaused(t0)),
 			kernel: task(false, false, t0, time.Time{}),
-			want:   Decision{Action: ActRecover, PutBack: true, Command: CmdStart, Reason: ReasonRecoveredFromKernel, RetryNum: 1}},
+			want:   Decision{Action: ActPutBack, Command: CmdStart, Reason: ReasonRecoveredFromKernel, RetryNum: 1}},
 		{name: "a reading of PD from before TiDB Operator's record cannot contradict it: wait for a newer one",
 			u: running(operatorPaused(t0)), kernel: &kernel.Result{Task: &kernel.Task{Name: "pitr", Exists: true, StartTS: 7}, At: t0.Add(time.Second)},
 			want: Decision{Action: ActWait, Command: CmdStart, RequeueAfter: time.Second}},
@@ -103,7 +103,7 @@ func TestDecidePause(t *testing.T) {
 		{name: "waiting for the backoff", u: running(operatorPaused(t0), pauseEpisode(0), records(pending(1, 0, 30*sec))), now: 10 * sec,
 			want: Decision{Action: ActWait, Command: CmdResume, Pause: true, RetryNum: 1, RequeueAfter: 20 * sec}},
 		{name: "due: handed to TiDB Operator", u: running(operatorPaused(t0), pauseEpisode(0), records(pending(1, 0, 30*sec))), now: 30 * sec,
-			want: Decision{Action: ActStartRetry, HandOff: true, Command: CmdResume, Pause: true, Reason: ReasonRetryStarted, RetryNum: 1}},
+			want: Decision{Action: ActHandOff, Command: CmdResume, Pause: true, Reason: ReasonRetryStarted, RetryNum: 1}},
 		{name: "due, but GC passed the checkpoint meanwhile: given up, no resume", u: running(operatorPaused(t0), pauseEpisode(0), records(pending(1, 0, 30*sec))),
 			now: 30 * sec, kernel: task(true, true, t0, t0.Add(sec)),
 			want: Decision{Action: ActGiveUp, Command: CmdResume, Entry: CmdStart, Pause: true, Reason: ReasonRetrySkipped,
@@ -114,17 +114,17 @@ func TestDecidePause(t *testing.T) {
 		{name: "handed off, TiDB Operator runs log-resume", u: running(set("status.phase", PhasePaused), pauseEpisode(0), records(started(1, 0, 30*sec))),
 			now: 31 * sec, want: none},
 		{name: "due, but TiDB Operator wrote the Backup just now: hand off once it is quiet",
-			u: running(operatorPaused(t0), set("status.timeSynced", rfc3339(t0.Add(29*sec))), pauseEpisode(0), records(pending(1, 0, 30*sec))), now: 30 * sec,
+			u: running(operatorPaused(t0), set("status.timeSynced", RFC3339(t0.Add(29*sec))), pauseEpisode(0), records(pending(1, 0, 30*sec))), now: 30 * sec,
 			want: Decision{Action: ActWait, Command: CmdResume, RetryNum: 1, RequeueAfter: 29*sec + sec + handOffQuiet - 30*sec}},
 		{name: "due and TiDB Operator quiet: handed off",
-			u: running(operatorPaused(t0), set("status.timeSynced", rfc3339(t0.Add(27*sec))), pauseEpisode(0), records(pending(1, 0, 30*sec))), now: 30 * sec,
-			want: Decision{Action: ActStartRetry, HandOff: true, Command: CmdResume, Pause: true, Reason: ReasonRetryStarted, RetryNum: 1}},
+			u: running(operatorPaused(t0), set("status.timeSynced", RFC3339(t0.Add(27*sec))), pauseEpisode(0), records(pending(1, 0, 30*sec))), now: 30 * sec,
+			want: Decision{Action: ActHandOff, Command: CmdResume, Pause: true, Reason: ReasonRetryStarted, RetryNum: 1}},
 		{name: "the hand-off was overwritten: not again right after that write",
 			u: running(operatorPaused(t0.Add(31*sec)), pauseEpisode(0), records(started(1, 0, 30*sec))), now: 31 * sec,
 			want: Decision{Action: ActWait, Command: CmdResume, RetryNum: 1, RequeueAfter: 31*sec + sec + handOffQuiet - 31*sec}},
 		{name: "... but once TiDB Operator is quiet: handed off again",
 			u: running(operatorPaused(t0.Add(31*sec)), pauseEpisode(0), records(started(1, 0, 30*sec))), now: 31*sec + sec + handOffQuiet,
-			want: Decision{Action: ActStartRetry, HandOff: true, HandOffs: 1, Command: CmdResume, Pause: true, Reason: ReasonRetryStarted, RetryNum: 1}},
+			want: Decision{Action: ActHandOff, HandOffs: 1, Command: CmdResume, Pause: true, Reason: ReasonRetryStarted, RetryNum: 1}},
 		{name: "the wait between hand-offs doubles with each loss",
 			u: running(operatorPaused(t0.Add(31*sec)), pauseEpisode(2), records(started(1, 0, 30*sec))), now: 35 * sec,
 			want: Decision{Action: ActWait, Command: CmdResume, RetryNum: 1, RequeueAfter: 30*sec + handOffBackoff<<2 - 35*sec}},
@@ -157,14 +157,14 @@ func TestDecidePause(t *testing.T) {
 			want: Decision{Action: ActWait, Command: CmdResume, RetryNum: 1, RequeueAfter: 36*sec + errorPausedCooldown - 40*sec}},
 		{name: "... then set it back, keeping the episode, so that TiDB Operator reads PD afresh",
 			u: running(resumed(t0.Add(35*sec)), operatorPaused(t0.Add(36*sec)), pauseEpisode(0), records(started(1, 0, 30*sec))), now: 36*sec + errorPausedCooldown,
-			want: Decision{Action: ActRecover, PutBack: true, Pause: true, Command: CmdStart, Reason: ReasonPauseRecordOutdated, RetryNum: 1}},
+			want: Decision{Action: ActPutBack, Pause: true, Command: CmdStart, Reason: ReasonPauseRecordOutdated, RetryNum: 1}},
 		// Seen under make stress (2026-12-05): the resume ran and the checkpoint moved, but
 		// TiDB Operator's record, from a reading older than the resume, still said paused.
 		// Closing the episode then took that record for a new pause and resumed again.
 		{name: "checkpoint moved past the resume, but TiDB Operator's stale record stands: set it back and end the episode in one write",
 			u: running(resumed(t0.Add(35*sec)), operatorPaused(t0.Add(36*sec)), pauseEpisode(0), records(started(1, 0, 30*sec)),
 				set("status.logCheckpointTs", strconv.FormatUint(kernel.TSO(t0.Add(36*sec)), 10))), now: 36*sec + errorPausedCooldown,
-			want: Decision{Action: ActRecover, PutBack: true, Command: CmdStart, Reason: ReasonPauseRecordOutdated, RetryNum: 1}},
+			want: Decision{Action: ActPutBack, Command: CmdStart, Reason: ReasonPauseRecordOutdated, RetryNum: 1}},
 		{name: "TiDB Operator marks it paused from a fresh reading: the next attempt",
 			u:    running(resumed(t0.Add(35*sec)), operatorPaused(t0.Add(36*sec+operatorRefresh+sec)), pauseEpisode(0), records(started(1, 0, 30*sec))),
 			now:  40*sec + operatorRefresh,
@@ -172,12 +172,12 @@ func TestDecidePause(t *testing.T) {
 		{name: "the resume failed (BR): retried as a command", u: running(set("status.phase", PhasePaused), pauseEpisode(0), records(started(1, 0, 30*sec)),
 			set("status.logSubCommandStatuses.log-resume", map[string]any{"command": CmdResume, "phase": PhaseFailed,
 				"conditions": []any{map[string]any{"type": "Failed", "status": "True", "reason": "LogResumeFailed",
-					"message": "rpc error", "lastTransitionTime": rfc3339(t0.Add(32 * sec))}}})), now: 33 * sec,
+					"message": "rpc error", "lastTransitionTime": RFC3339(t0.Add(32 * sec))}}})), now: 33 * sec,
 			want: Decision{Action: ActRecordFailure, Command: CmdResume, Pause: true, Reason: ReasonRetryScheduled, RetryNum: 2, RequeueAfter: 60 * sec}},
 		{name: "BR refused the resume over GC: LogGapUnrecoverable", u: running(set("status.phase", PhasePaused), pauseEpisode(0), records(started(1, 0, 30*sec)),
 			set("status.logSubCommandStatuses.log-resume", map[string]any{"command": CmdResume, "phase": PhaseFailed,
 				"conditions": []any{map[string]any{"type": "Failed", "status": "True", "reason": "LogResumeFailed",
-					"message": "[BR:Backup:ErrBackupGCSafepointExceeded]GC safepoint 9 exceed TS 8", "lastTransitionTime": rfc3339(t0.Add(32 * sec))}}})),
+					"message": "[BR:Backup:ErrBackupGCSafepointExceeded]GC safepoint 9 exceed TS 8", "lastTransitionTime": RFC3339(t0.Add(32 * sec))}}})),
 			now: 33 * sec,
 			want: Decision{Action: ActGiveUp, Command: CmdResume, Entry: CmdStart, Pause: true, Reason: ReasonRetrySkipped,
 				ConditionReason: ReasonLogGapUnrecoverable, RetryNum: 2}},
@@ -186,11 +186,11 @@ func TestDecidePause(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := Input{Now: t0.Add(tt.now), Backup: viewBackup(tt.u), Config: defaults.DefaultConfig(), NonRetryable: DefaultNonRetryable,
+			in := Input{Now: t0.Add(tt.now), Backup: ViewBackup(tt.u), Config: defaults.DefaultConfig(), NonRetryable: DefaultNonRetryable,
 				Kernel: tt.kernel, NoHandOff: tt.noHandOff}
 			d := Decide(in)
 			got := Decision{Action: d.Action, Command: d.Command, Pause: d.Pause, Reason: d.Reason, ConditionReason: d.ConditionReason,
-				RetryNum: d.RetryNum, RequeueAfter: d.RequeueAfter, Entry: d.Entry, HandOff: d.HandOff, HandOffs: d.HandOffs, PutBack: d.PutBack,
+				RetryNum: d.RetryNum, RequeueAfter: d.RequeueAfter, Entry: d.Entry, HandOffs: d.HandOffs,
 				KeepEntry: d.KeepEntry}
 			assert.Equal(t, tt.want, got, "message: %s", d.Message)
 		})
@@ -208,12 +208,12 @@ func TestApplyHandOff(t *testing.T) {
 			}
 			u := running(edits...)
 			before := u.DeepCopy()
-			d := Decision{Action: ActStartRetry, HandOff: true, Command: CmdResume, Pause: true, RetryNum: 1, KernelReason: "kernel: store 4: disk full"}
-			require.NoError(t, apply(u, d, t0.Add(30*time.Second)))
+			d := Decision{Action: ActHandOff, Command: CmdResume, Pause: true, RetryNum: 1, KernelReason: "kernel: store 4: disk full"}
+			require.NoError(t, Apply(u, d, t0.Add(30*time.Second)))
 			assert.Equal(t, PhasePaused, str(u.Object, "status", "phase"))
 			wantResume := map[string]string{"": "", PhaseComplete: PhaseRetryFailed, PhaseFailed: PhaseRetryFailed, PhaseRunning: PhaseRunning}[phase]
 			assert.Equal(t, wantResume, str(u.Object, "status", "logSubCommandStatuses", CmdResume, "phase"))
-			b := viewBackup(u)
+			b := ViewBackup(u)
 			require.Len(t, b.Records, 1)
 			assert.Equal(t, t0.Add(30*time.Second), *b.Records[0].RealRetryAt)
 			assert.Equal(t, "kernel: store 4: disk full", b.Records[0].OriginalReason)
@@ -230,11 +230,11 @@ func TestApplyHandOff(t *testing.T) {
 // also once TiDB Operator's next error-pause write lands over it.
 func TestHandOffOverwrittenGivesUpOnce(t *testing.T) {
 	u := running(operatorPaused(t0.Add(31*time.Second)), pauseEpisode(MaxHandOffs-1), records(started(1, 0, 30*time.Second)))
-	in := Input{Now: t0.Add(40 * time.Second), Backup: viewBackup(u), Config: defaults.DefaultConfig()}
+	in := Input{Now: t0.Add(40 * time.Second), Backup: ViewBackup(u), Config: defaults.DefaultConfig()}
 	d := Decide(in)
 	require.Equal(t, ActGiveUp, d.Action)
-	require.NoError(t, apply(u, d, in.Now))
-	b := viewBackup(u)
+	require.NoError(t, Apply(u, d, in.Now))
+	b := ViewBackup(u)
 	assert.Equal(t, PhaseFailed, b.Phase)
 	assert.Equal(t, ReasonHandOffOverwritten, b.Entries[CmdStart].Failed.Reason)
 	assert.Contains(t, b.Entries[CmdStart].Failed.Message, fmt.Sprintf("overwrote all %d hand-offs", MaxHandOffs))
@@ -243,7 +243,7 @@ func TestHandOffOverwrittenGivesUpOnce(t *testing.T) {
 	in.Backup, in.Now = b, in.Now.Add(time.Hour)
 	assert.Equal(t, ActNone, Decide(in).Action, "decided once")
 	operatorPaused(in.Now)(u)
-	in.Backup = viewBackup(u)
+	in.Backup = ViewBackup(u)
 	assert.Equal(t, ActNone, Decide(in).Action, "TiDB Operator's record over ours changes nothing")
 }
 
@@ -251,15 +251,15 @@ func TestHandOffOverwrittenGivesUpOnce(t *testing.T) {
 // tells the user what to do.
 func TestApplyGapGiveUp(t *testing.T) {
 	u := running(operatorPaused(t0), pauseEpisode(0), records(pending(1, 0, 30*time.Second)))
-	in := Input{Now: t0.Add(30 * time.Second), Backup: viewBackup(u), Config: defaults.DefaultConfig(), Kernel: task(true, true, t0, t0.Add(time.Second))}
+	in := Input{Now: t0.Add(30 * time.Second), Backup: ViewBackup(u), Config: defaults.DefaultConfig(), Kernel: task(true, true, t0, t0.Add(time.Second))}
 	d := Decide(in)
 	require.Equal(t, ActGiveUp, d.Action)
-	require.NoError(t, apply(u, d, in.Now))
-	b := viewBackup(u)
+	require.NoError(t, Apply(u, d, in.Now))
+	b := ViewBackup(u)
 	assert.Equal(t, PhaseFailed, b.Phase)
 	assert.Equal(t, PhaseFailed, b.Entries[CmdStart].Phase)
 	assert.Equal(t, ReasonLogGapUnrecoverable, b.Entries[CmdStart].Failed.Reason)
-	assert.Contains(t, b.Entries[CmdStart].Failed.Message, "has reached the task's checkpoint ("+rfc3339(t0)+", ts ")
+	assert.Contains(t, b.Entries[CmdStart].Failed.Message, "has reached the task's checkpoint ("+RFC3339(t0)+", ts ")
 	assert.Contains(t, b.Entries[CmdStart].Failed.Message, "take a full backup, and start a new log backup")
 	assert.True(t, b.Episode.GaveUp && b.Episode.Pause)
 	in.Backup, in.Now = b, in.Now.Add(time.Hour)
@@ -274,14 +274,14 @@ func TestStaleRecordAfterAMovedCheckpointComesToRest(t *testing.T) {
 	u := running(resumed(t0.Add(35*sec)), operatorPaused(t0.Add(36*sec)), pauseEpisode(0), records(started(1, 0, 30*sec)),
 		set("status.logCheckpointTs", strconv.FormatUint(kernel.TSO(t0.Add(36*sec)), 10)))
 	now := t0.Add(36*sec + errorPausedCooldown)
-	in := Input{Now: now, Backup: viewBackup(u), Config: defaults.DefaultConfig(), NonRetryable: DefaultNonRetryable}
+	in := Input{Now: now, Backup: ViewBackup(u), Config: defaults.DefaultConfig(), NonRetryable: DefaultNonRetryable}
 	d := Decide(in)
-	require.Equal(t, ActRecover, d.Action, d.Message)
-	require.NoError(t, apply(u, d, now))
-	b := viewBackup(u)
+	require.Equal(t, ActPutBack, d.Action, d.Message)
+	require.NoError(t, Apply(u, d, now))
+	b := ViewBackup(u)
 	assert.Nil(t, b.Episode, "the episode ended")
 	assert.Equal(t, PhaseRunning, b.Phase)
 	in.Backup, in.Now = b, now.Add(sec)
-	assert.Equal(t, none, Decide(in), "nothing left to do")
+	assert.Equal(t, ActNone, Decide(in).Action, "nothing left to do")
 	assert.Len(t, b.Records, 1, "no new record")
 }

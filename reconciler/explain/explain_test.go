@@ -1,4 +1,4 @@
-package reconciler
+package explain
 
 import (
 	"bytes"
@@ -9,17 +9,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry/retrytest"
 )
 
 func TestExplainDescribesDecide(t *testing.T) {
 	const sec = time.Second
-	quick := set("spec.backoffRetryPolicy", map[string]any{"minRetryDuration": "1s", "maxRetryTimes": int64(5), "retryTimeout": "1m"})
+	quick := retrytest.Set("spec.backoffRetryPolicy", map[string]any{"minRetryDuration": "1s", "maxRetryTimes": int64(5), "retryTimeout": "1m"})
 	tests := []struct {
 		name      string
-		edits     []edit
+		edits     []retrytest.Edit
 		now       time.Duration
 		cfg       defaults.Config
-		action    Action
+		action    retry.Action
 		next      string
 		limit     string // "" : no limit projected
 		limitAt   time.Duration
@@ -28,44 +30,44 @@ func TestExplainDescribesDecide(t *testing.T) {
 	}{
 		{
 			name: "pending retry: the count trips first", now: 500 * time.Millisecond,
-			edits:  []edit{quick, entry(CmdStart, PhaseFailed), episode(CmdStart, false), records(rec(1, 0, sec, false))},
-			action: ActWait, next: "retry 1 of log-start starts at 2026-11-28T10:00:01Z",
+			edits:  []retrytest.Edit{quick, retrytest.Entry(retry.CmdStart, retry.PhaseFailed), retrytest.Episode(retry.CmdStart, false), retrytest.Records(retrytest.Rec(1, 0, sec, false))},
+			action: retry.ActWait, next: "retry 1 of log-start starts at 2026-11-28T10:00:01Z",
 			// Retries start 1s, 3s, 7s, 15s and 31s after the first failure; retry 6 is past maxRetryTimes.
 			limit: defaults.FieldMaxRetryTimes, limitAt: 31 * sec, limitLast: 5,
 			sources: []string{"spec", "spec", "spec"},
 		},
 		{
 			name: "pending retry: the timeout trips first", now: 500 * time.Millisecond,
-			edits: []edit{set("spec.backoffRetryPolicy", map[string]any{"minRetryDuration": "1s", "retryTimeout": "10s"}),
-				entry(CmdStart, PhaseFailed), episode(CmdStart, false), records(rec(1, 0, sec, false))},
-			action: ActWait, next: "retry 1 of log-start",
+			edits: []retrytest.Edit{retrytest.Set("spec.backoffRetryPolicy", map[string]any{"minRetryDuration": "1s", "retryTimeout": "10s"}),
+				retrytest.Entry(retry.CmdStart, retry.PhaseFailed), retrytest.Episode(retry.CmdStart, false), retrytest.Records(retrytest.Rec(1, 0, sec, false))},
+			action: retry.ActWait, next: "retry 1 of log-start",
 			// Retry 4 would start 15s after the first failure, past 10s.
 			limit: defaults.FieldRetryTimeout, limitAt: 7 * sec, limitLast: 3,
 			sources: []string{"spec", "server default", "spec"},
 		},
 		{
-			name: "new failure: recorded now", edits: []edit{entry(CmdStart, PhaseFailed)}, now: sec,
-			action: ActRecordFailure, next: "records the failure now",
+			name: "new failure: recorded now", edits: []retrytest.Edit{retrytest.Entry(retry.CmdStart, retry.PhaseFailed)}, now: sec,
+			action: retry.ActRecordFailure, next: "records the failure now",
 			limit: defaults.FieldMaxRetryTimes, limitAt: sec + 30*sec + 60*sec + 120*sec + 240*sec + 480*sec, limitLast: 5,
 			sources: []string{"server default", "server default", "server default"},
 		},
 		{
 			name:   "CRD snapshot defaults replaced",
-			edits:  []edit{set("spec.backoffRetryPolicy", map[string]any{"minRetryDuration": "300s", "maxRetryTimes": int64(2), "retryTimeout": "30m"}), entry(CmdStart, PhaseComplete), set("status.commitTs", "1")},
-			action: ActNone, next: "nothing: log-start is Complete and nothing failed",
+			edits:  []retrytest.Edit{retrytest.Set("spec.backoffRetryPolicy", map[string]any{"minRetryDuration": "300s", "maxRetryTimes": int64(2), "retryTimeout": "30m"}), retrytest.Entry(retry.CmdStart, retry.PhaseComplete), retrytest.Set("status.commitTs", "1")},
+			action: retry.ActNone, next: "nothing: log-start is Complete and nothing failed",
 			sources: []string{"server default (replaces the CRD's snapshot default 300s)", "server default (replaces the CRD's snapshot default 2)", "spec (equal to the CRD's snapshot default, kept)"},
 		},
 		{
-			name: "snapshot mode", edits: []edit{set("spec.backupMode", "snapshot")}, action: ActNone,
+			name: "snapshot mode", edits: []retrytest.Edit{retrytest.Set("spec.backupMode", "snapshot")}, action: retry.ActNone,
 			next: `nothing: spec.backupMode is "snapshot", not log`, sources: []string{"unset", "unset", "unset"},
 		},
 		{
-			name: "gave up", edits: []edit{quick, entry(CmdStart, PhaseFailed), episode(CmdStart, true)}, action: ActNone,
+			name: "gave up", edits: []retrytest.Edit{quick, retrytest.Entry(retry.CmdStart, retry.PhaseFailed), retrytest.Episode(retry.CmdStart, true)}, action: retry.ActNone,
 			next: "nothing: log-start gave up, the retries were spent (BRFailed: rpc error: store 1 unavailable)", sources: []string{"spec", "spec", "spec"},
 		},
 		{
-			name: "user pause", edits: []edit{set("spec.logSubcommand", CmdPause), set("status.phase", PhasePaused), set("status.commitTs", "1")},
-			action: ActNone, next: "paused on request", sources: []string{"server default", "server default", "server default"},
+			name: "user pause", edits: []retrytest.Edit{retrytest.Set("spec.logSubcommand", retry.CmdPause), retrytest.Set("status.phase", retry.PhasePaused), retrytest.Set("status.commitTs", "1")},
+			action: retry.ActNone, next: "paused on request", sources: []string{"server default", "server default", "server default"},
 		},
 	}
 	for _, tt := range tests {
@@ -73,8 +75,8 @@ func TestExplainDescribesDecide(t *testing.T) {
 			if tt.cfg == (defaults.Config{}) {
 				tt.cfg = defaults.DefaultConfig()
 			}
-			in := Input{Now: t0.Add(tt.now), Backup: viewBackup(obj(tt.edits...)), Config: tt.cfg}
-			d := Decide(in)
+			in := retry.Input{Now: retrytest.T0.Add(tt.now), Backup: retry.ViewBackup(retrytest.Obj(tt.edits...)), Config: tt.cfg}
+			d := retry.Decide(in)
 			require.Equal(t, tt.action, d.Action, d.Message)
 			x := &Explanation{}
 			x.describe(in, d, false)
@@ -86,7 +88,7 @@ func TestExplainDescribesDecide(t *testing.T) {
 			} else if assert.NotNil(t, x.Limit) {
 				assert.Equal(t, tt.limit, x.Limit.Limit)
 				assert.Equal(t, tt.limitLast, x.Limit.AfterRetry)
-				assert.Equal(t, t0.Add(tt.limitAt), x.Limit.At)
+				assert.Equal(t, retrytest.T0.Add(tt.limitAt), x.Limit.At)
 			}
 			var sources []string
 			for _, f := range x.Policy.Fields {

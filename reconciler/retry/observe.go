@@ -1,4 +1,4 @@
-package reconciler
+package retry
 
 import (
 	"encoding/json"
@@ -17,7 +17,7 @@ import (
 
 // backupView is what the decision needs of a Backup, read from the raw object. It is
 // never written back; write.go changes the raw object field by field.
-type backupView struct {
+type BackupView struct {
 	Namespace, Name string
 	UID             types.UID
 	Deleting        bool
@@ -44,8 +44,8 @@ type backupView struct {
 	TimeSynced time.Time
 	// Conds are status.conditions by type; TiDB Operator keeps one per type and renews
 	// a condition's time whenever status.phase moves to its type.
-	Conds   map[string]condition
-	Entries map[string]entryView
+	Conds   map[string]Condition
+	Entries map[string]EntryView
 	Records []Record
 
 	// Episode is the open retry episode (nil: none). A malformed annotation reads as none.
@@ -53,16 +53,16 @@ type backupView struct {
 }
 
 // entryView is one command's entry of status.logSubCommandStatuses.
-type entryView struct {
+type EntryView struct {
 	Phase string
 	// Failed is the entry's Failed condition, if any (BR's error).
-	Failed *condition
+	Failed *Condition
 	// Conds are the entry's conditions by type.
-	Conds map[string]condition
+	Conds map[string]Condition
 }
 
 // latest is the time of the entry's newest condition (zero: none).
-func (e entryView) latest() time.Time {
+func (e EntryView) latest() time.Time {
 	var t time.Time
 	for _, c := range e.Conds {
 		if c.Time.After(t) {
@@ -72,23 +72,23 @@ func (e entryView) latest() time.Time {
 	return t
 }
 
-type condition struct {
+type Condition struct {
 	Reason, Message string
 	Time            time.Time
 }
 
-var policyPath = field.NewPath("spec", defaults.FieldPolicy)
+var PolicyPath = field.NewPath("spec", defaults.FieldPolicy)
 
 // viewBackup reads the fields the decision needs. Fields of the wrong type read as unset:
 // the object is TiDB Operator's, and a field this code cannot read is not one to act on.
-func viewBackup(u *unstructured.Unstructured) *backupView {
+func ViewBackup(u *unstructured.Unstructured) *BackupView {
 	obj := u.Object
-	b := &backupView{
+	b := &BackupView{
 		Namespace: u.GetNamespace(),
 		Name:      u.GetName(),
 		UID:       u.GetUID(),
 		Deleting:  u.GetDeletionTimestamp() != nil,
-		Entries:   map[string]entryView{},
+		Entries:   map[string]EntryView{},
 	}
 	b.Mode = str(obj, "spec", "backupMode")
 	b.LogSubcommand = str(obj, "spec", "logSubcommand")
@@ -99,7 +99,7 @@ func viewBackup(u *unstructured.Unstructured) *backupView {
 		b.ClusterNamespace = b.Namespace
 	}
 	policy, _, _ := unstructured.NestedFieldNoCopy(obj, "spec", defaults.FieldPolicy)
-	b.Policy, b.PolicyErrs = defaults.ReadFields(policy, policyPath)
+	b.Policy, b.PolicyErrs = defaults.ReadFields(policy, PolicyPath)
 
 	b.Phase = str(obj, "status", "phase")
 	b.CommitTs = str(obj, "status", "commitTs")
@@ -114,7 +114,7 @@ func viewBackup(u *unstructured.Unstructured) *backupView {
 		if !ok {
 			continue
 		}
-		e := entryView{Phase: str(m, "phase")}
+		e := EntryView{Phase: str(m, "phase")}
 		e.Conds = conditions(m)
 		if c, ok := e.Conds[PhaseFailed]; ok {
 			e.Failed = &c
@@ -144,9 +144,9 @@ func str(obj map[string]any, path ...string) string {
 
 // conditions reads m's "conditions" list by type (True ones only); TiDB Operator keeps
 // one per type.
-func conditions(m map[string]any) map[string]condition {
+func conditions(m map[string]any) map[string]Condition {
 	list, _, _ := unstructured.NestedSlice(m, "conditions")
-	out := map[string]condition{}
+	out := map[string]Condition{}
 	for _, v := range list {
 		c, ok := v.(map[string]any)
 		if !ok || str(c, "status") == string(corev1.ConditionFalse) {
@@ -155,7 +155,7 @@ func conditions(m map[string]any) map[string]condition {
 		if _, seen := out[str(c, "type")]; seen {
 			continue // the first of a type, as TiDB Operator reads it
 		}
-		out[str(c, "type")] = condition{Reason: str(c, "reason"), Message: str(c, "message"), Time: parseTime(str(c, "lastTransitionTime"))}
+		out[str(c, "type")] = Condition{Reason: str(c, "reason"), Message: str(c, "message"), Time: parseTime(str(c, "lastTransitionTime"))}
 	}
 	return out
 }
@@ -192,30 +192,30 @@ func parseTime(s string) time.Time {
 }
 
 // jobView is what the decision needs of the current command's Job.
-type jobView struct {
+type JobView struct {
 	Name string
 	UID  types.UID
 	// Owned: the Job's controller is this Backup (by UID). Others are never touched.
 	Owned    bool
 	Deleting bool
 	// Failed is the Job's Failed=True condition, if any.
-	Failed *condition
+	Failed *Condition
 }
 
-func viewJob(j *batchv1.Job, backupUID types.UID) *jobView {
-	v := &jobView{Name: j.Name, UID: j.UID, Deleting: j.DeletionTimestamp != nil}
+func ViewJob(j *batchv1.Job, backupUID types.UID) *JobView {
+	v := &JobView{Name: j.Name, UID: j.UID, Deleting: j.DeletionTimestamp != nil}
 	if ref := metav1.GetControllerOf(j); ref != nil && ref.UID == backupUID {
 		v.Owned = true
 	}
 	for _, c := range j.Status.Conditions {
 		if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
-			v.Failed = &condition{Reason: c.Reason, Message: c.Message, Time: c.LastTransitionTime.Time}
+			v.Failed = &Condition{Reason: c.Reason, Message: c.Message, Time: c.LastTransitionTime.Time}
 		}
 	}
 	return v
 }
 
 // podTerminated reports a pod that can no longer run BR: it finished, or it is gone.
-func podTerminated(p *corev1.Pod) bool {
+func PodTerminated(p *corev1.Pod) bool {
 	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
 }

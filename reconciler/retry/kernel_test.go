@@ -1,4 +1,4 @@
-package reconciler
+package retry
 
 import (
 	"errors"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
 	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/kernel"
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry/retrytest"
 )
 
 // A retry is due: the kernel's answer decides between re-running, recovering and noting.
@@ -64,7 +65,7 @@ func TestDecideWithKernelState(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Decide(Input{Now: t0.Add(40 * sec), Backup: viewBackup(tt.backup), Config: defaults.DefaultConfig(),
+			got := Decide(Input{Now: t0.Add(40 * sec), Backup: ViewBackup(tt.backup), Config: defaults.DefaultConfig(),
 				NonRetryable: DefaultNonRetryable, Kernel: tt.kernel})
 			assert.Equal(t, tt.want.Action, got.Action)
 			assert.Equal(t, tt.want.Reason, got.Reason)
@@ -81,17 +82,17 @@ func TestApplyRecover(t *testing.T) {
 		RecordNote: "recovered from the kernel state", Message: "log-start failed but its task is registered"}
 
 	// BR reported the failure: status.phase says Failed and goes back to Running.
-	u := rich()
+	u := retrytest.Rich()
 	episode(CmdStart, false)(u)
 	records(rec(1, 0, 30*time.Second, false))(u)
 	set("status.phase", PhaseFailed)(u)
 	before := unowned(u)
-	require.NoError(t, apply(u, d, now))
+	require.NoError(t, Apply(u, d, now))
 	after := unowned(u)
 	unstructured.RemoveNestedField(after, "status", "commitTs")
 	assert.Equal(t, before, after, "only owned fields change")
 
-	b := viewBackup(u)
+	b := ViewBackup(u)
 	assert.Equal(t, "449532234876551170", b.CommitTs)
 	assert.Equal(t, PhaseComplete, b.Entries[CmdStart].Phase)
 	assert.Equal(t, PhaseRunning, b.Phase)
@@ -101,34 +102,34 @@ func TestApplyRecover(t *testing.T) {
 	assert.Equal(t, "recovered from the kernel state", b.Records[0].RetryReason, "the note joins the (empty) retry reason")
 	assert.Equal(t, "BRFailed: boom", b.Records[0].OriginalReason, "the Job's reason stays")
 	assert.True(t, commandSucceeded(b, CmdStart, nil))
-	assert.Equal(t, none, Decide(Input{Now: now, Backup: b, Config: defaults.DefaultConfig()}), "nothing left to do")
+	assert.Equal(t, ActNone, Decide(Input{Now: now, Backup: b, Config: defaults.DefaultConfig()}).Action, "nothing left to do")
 	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
 	assert.Len(t, conds, 2, "Scheduled kept, Running added")
 
 	// The pod died: status.phase says Running and stays.
 	u = obj(entry(CmdStart, PhaseRunning), episode(CmdStart, false), records(rec(1, 0, 30*time.Second, false)))
-	require.NoError(t, apply(u, d, now))
+	require.NoError(t, Apply(u, d, now))
 	_, found, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
 	assert.False(t, found, "no Backup condition is written when the phase was not Failed")
-	assert.Equal(t, PhaseRunning, viewBackup(u).Phase)
+	assert.Equal(t, PhaseRunning, ViewBackup(u).Phase)
 }
 
 func TestApplyStartRetryWithKernelReason(t *testing.T) {
 	u := obj(entry(CmdStart, PhaseFailed), records(Record{RetryNum: 1, DetectFailedAt: t0, ExpectedRetryAt: at(time.Second),
 		RetryReason: "log-start failed: Job backup-pitr-log-start failed while the command was Running", OriginalReason: "BackoffLimitExceeded"}))
 	now := t0.Add(time.Minute)
-	require.NoError(t, apply(u, Decision{Action: ActStartRetry, Command: CmdStart, Message: "retry 1 started",
+	require.NoError(t, Apply(u, Decision{Action: ActStartRetry, Command: CmdStart, Message: "retry 1 started",
 		KernelReason: "kernel: store 4: disk full", RecordNote: "kernel: task pitr (start ts 9) is paused by an error"}, now))
-	r := viewBackup(u).Records[0]
+	r := ViewBackup(u).Records[0]
 	assert.Equal(t, "kernel: store 4: disk full", r.OriginalReason)
 	assert.Equal(t, "log-start failed: Job backup-pitr-log-start failed while the command was Running; kernel: task pitr (start ts 9) is paused by an error", r.RetryReason)
 	assert.Equal(t, &now, r.RealRetryAt)
 }
 
 func TestViewReadsTheCluster(t *testing.T) {
-	b := viewBackup(obj())
+	b := ViewBackup(obj())
 	assert.Equal(t, "basic", b.Cluster)
 	assert.Equal(t, "ns", b.ClusterNamespace, "defaults to the Backup's namespace")
-	b = viewBackup(obj(set("spec.br.clusterNamespace", "tidb")))
+	b = ViewBackup(obj(set("spec.br.clusterNamespace", "tidb")))
 	assert.Equal(t, "tidb", b.ClusterNamespace)
 }

@@ -1,4 +1,4 @@
-package reconciler
+package explain
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry"
 )
 
 // WriteText writes the explanation for a person: one section per line, times in UTC.
@@ -18,7 +20,7 @@ func (x *Explanation) WriteText(w io.Writer) error {
 	if phase == "" {
 		phase = "none yet"
 	}
-	line("Backup:", "%s (mode %s, phase %s) at %s", x.Backup, x.Mode, phase, rfc3339(x.At))
+	line("Backup:", "%s (mode %s, phase %s) at %s", x.Backup, x.Mode, phase, retry.RFC3339(x.At))
 	if c := x.Command; c != nil {
 		p := c.Phase
 		if p == "" {
@@ -57,7 +59,7 @@ func (x *Explanation) WriteText(w io.Writer) error {
 		}
 		line("Episode:", "%s, %s, %d %s", ep.Command, state, len(ep.Timeline), records)
 		for _, r := range ep.Timeline {
-			line("", "#%d detected %s, scheduled %s, started %s: %s", r.RetryNum, rfc3339(r.Detected), timeOrDash(r.Scheduled), timeOrDash(r.Started), r.Result)
+			line("", "#%d detected %s, scheduled %s, started %s: %s", r.RetryNum, retry.RFC3339(r.Detected), timeOrDash(r.Scheduled), timeOrDash(r.Started), r.Result)
 			if r.Error != "" {
 				line("", "   %s", oneLine(r.Error))
 			}
@@ -96,7 +98,7 @@ func timeOrDash(t *time.Time) string {
 	if t == nil {
 		return "-"
 	}
-	return rfc3339(*t)
+	return retry.RFC3339(*t)
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -1,4 +1,4 @@
-package reconciler
+package retry
 
 import (
 	"errors"
@@ -79,7 +79,7 @@ func generate(data []byte) generated {
 	}
 	if c.flip() {
 		set("status.conditions", []any{map[string]any{"type": PhaseRetryFailed, "status": "True", "reason": operatorErrorPaused,
-			"lastTransitionTime": rfc3339(t0.Add(time.Duration(c.pick(8)) * 20 * time.Second))}})(u)
+			"lastTransitionTime": RFC3339(t0.Add(time.Duration(c.pick(8)) * 20 * time.Second))}})(u)
 	}
 	switch c.pick(6) {
 	case 1:
@@ -106,7 +106,7 @@ func generate(data []byte) generated {
 				msg = "not retried: ...; last error: BRFailed: boom"
 			}
 			e["conditions"] = []any{map[string]any{"type": "Failed", "status": oneOf(c, "True", "True", "False"), "reason": reason,
-				"message": msg, "lastTransitionTime": rfc3339(t0.Add(time.Duration(c.pick(4)) * 20 * time.Minute))}}
+				"message": msg, "lastTransitionTime": RFC3339(t0.Add(time.Duration(c.pick(4)) * 20 * time.Minute))}}
 		}
 		// TiDB Operator's record of an error pause, and a completed run (a resume).
 		switch c.pick(4) {
@@ -114,11 +114,11 @@ func generate(data []byte) generated {
 			e["phase"] = PhaseRetryFailed
 			e["conditions"] = append(slice(e["conditions"]), map[string]any{"type": PhaseRetryFailed, "status": "True",
 				"reason": operatorErrorPaused, "message": "Log backup paused due to error: error",
-				"lastTransitionTime": rfc3339(t0.Add(time.Duration(c.pick(8)) * 20 * time.Second))})
+				"lastTransitionTime": RFC3339(t0.Add(time.Duration(c.pick(8)) * 20 * time.Second))})
 		case 2:
 			e["phase"] = PhaseComplete
 			e["conditions"] = append(slice(e["conditions"]), map[string]any{"type": PhaseComplete, "status": "True",
-				"reason": oneOf(c, "", ReasonRecoveredFromKernel), "lastTransitionTime": rfc3339(t0.Add(time.Duration(c.pick(8)) * 20 * time.Second))})
+				"reason": oneOf(c, "", ReasonRecoveredFromKernel), "lastTransitionTime": RFC3339(t0.Add(time.Duration(c.pick(8)) * 20 * time.Second))})
 		}
 		set("status.logSubCommandStatuses."+cmd, e)(u)
 	}
@@ -143,7 +143,7 @@ func generate(data []byte) generated {
 	}
 	if c.pick(3) != 0 {
 		// Mostly the current command's episode, where retries happen; else a pause episode.
-		cur := currentCommand(viewBackup(u))
+		cur := CurrentCommand(ViewBackup(u))
 		if c.pick(3) == 0 {
 			u.SetAnnotations(map[string]string{EpisodeAnnotation: Episode{Command: CmdResume, Pause: true, GaveUp: c.pick(4) == 0, HandOffs: c.pick(4)}.String()})
 		} else {
@@ -151,7 +151,7 @@ func generate(data []byte) generated {
 		}
 	}
 	if c.pick(6) == 0 {
-		set("metadata.deletionTimestamp", rfc3339(t0))(u)
+		set("metadata.deletionTimestamp", RFC3339(t0))(u)
 	}
 
 	in := Input{Now: t0.Add(time.Duration(c.pick(12)) * oneOf(c, 5*sec, time.Minute, 10*time.Minute)),
@@ -160,9 +160,9 @@ func generate(data []byte) generated {
 		in.Config = defaults.Config{LogDefaults: defaults.Policy{MinRetryDuration: sec, MaxRetryTimes: 2, RetryTimeout: time.Minute}}
 	}
 	if c.flip() {
-		j := &jobView{Name: JobName("pitr", currentCommand(viewBackup(u))), UID: "job-uid", Owned: c.pick(4) != 0, Deleting: c.pick(4) == 0}
+		j := &JobView{Name: JobName("pitr", CurrentCommand(ViewBackup(u))), UID: "job-uid", Owned: c.pick(4) != 0, Deleting: c.pick(4) == 0}
 		if c.flip() {
-			j.Failed = &condition{Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", Time: t0.Add(time.Duration(c.pick(3)) * 20 * time.Minute)}
+			j.Failed = &Condition{Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", Time: t0.Add(time.Duration(c.pick(3)) * 20 * time.Minute)}
 		}
 		in.Job = j
 	}
@@ -200,9 +200,9 @@ func generate(data []byte) generated {
 		records(Record{RetryNum: 1, DetectFailedAt: t0.Add(48 * sec), ExpectedRetryAt: at(50 * sec), RealRetryAt: at(50 * sec),
 			OriginalReason: "LogBackupErrorPaused: Log backup paused due to error: error"})(u)
 		set("status.logSubCommandStatuses.log-resume", map[string]any{"command": CmdResume, "phase": PhaseComplete,
-			"conditions": []any{map[string]any{"type": PhaseComplete, "status": "True", "lastTransitionTime": rfc3339(t0.Add(60 * sec))}}})(u)
+			"conditions": []any{map[string]any{"type": PhaseComplete, "status": "True", "lastTransitionTime": RFC3339(t0.Add(60 * sec))}}})(u)
 		if c.flip() {
-			marked := rfc3339(t0.Add(time.Duration(c.pick(4)) * 40 * sec))
+			marked := RFC3339(t0.Add(time.Duration(c.pick(4)) * 40 * sec))
 			set("status.phase", PhaseRetryFailed)(u)
 			set("status.conditions", []any{map[string]any{"type": PhaseRetryFailed, "status": "True", "reason": operatorErrorPaused, "lastTransitionTime": marked}})(u)
 			set("status.logSubCommandStatuses.log-start", map[string]any{"command": CmdStart, "phase": PhaseRetryFailed,
@@ -216,21 +216,8 @@ func generate(data []byte) generated {
 			in.Kernel = nil
 		}
 	}
-	in.Backup = viewBackup(u)
+	in.Backup = ViewBackup(u)
 	return generated{u: u, in: in}
-}
-
-// writes reports the actions that write the Backup.
-func writes(a Action) bool {
-	switch a {
-	case ActRecordFailure, ActGiveUp, ActStartRetry, ActCloseEpisode, ActRecover:
-		return true
-	}
-	return false
-}
-
-func atRest(a Action) bool {
-	return a == ActNone || a == ActWait || a == ActAwaitCleanup || a == ActAwaitKernel
 }
 
 // ownMessages are phrases only this reconciler writes; a record's originalReason (the
@@ -248,25 +235,25 @@ func checkComesToRest(g generated) (Decision, error) {
 			}
 		}
 	}
+	if d.Action == ActNone && d.Message == "" {
+		return d, errors.New("a decision to do nothing does not say why")
+	}
 	again := g.in
 	switch {
 	case d.Action == ActDeleteJob:
 		j := *g.in.Job
 		j.Deleting = true
 		again.Job = &j
-	case writes(d.Action):
+	case d.Action.Writes():
 		u := g.u.DeepCopy()
-		if err := apply(u, d, g.in.Now); err != nil {
+		if err := Apply(u, d, g.in.Now); err != nil {
 			return d, fmt.Errorf("apply %s: %w", d.Action, err)
 		}
-		again.Backup = viewBackup(u)
+		again.Backup = ViewBackup(u)
 	default:
-		if !atRest(d.Action) {
-			return d, fmt.Errorf("unknown action %s", d.Action)
-		}
 		return d, nil
 	}
-	if d2 := Decide(again); !atRest(d2.Action) {
+	if d2 := Decide(again); d2.Action.Acts() {
 		return d, fmt.Errorf("after %s (%s/%s) the next decision is %s (%s/%s): %s", d.Action, d.Reason, d.ConditionReason,
 			d2.Action, d2.Reason, d2.ConditionReason, d2.Message)
 	}
@@ -291,19 +278,13 @@ func TestDecideComesToRest(t *testing.T) {
 		seen[string(d.Action)]++
 		seen[d.Reason]++
 		seen[d.ConditionReason]++
-		if d.HandOff {
-			seen["HandOff"]++
-		}
-		if d.PutBack {
-			seen["PutBack"]++
-		}
 		if d.Pause {
 			seen["Pause"+string(d.Action)]++
 		}
 	}
 	t.Logf("reached: %v", seen)
 	for _, want := range []string{
-		string(ActRecordFailure), string(ActGiveUp), string(ActStartRetry), string(ActCloseEpisode), string(ActRecover),
+		string(ActRecordFailure), string(ActGiveUp), string(ActStartRetry), string(ActCloseEpisode), string(ActRecover), string(ActHandOff), string(ActPutBack),
 		string(ActDeleteJob), string(ActWait), string(ActAwaitCleanup),
 		ReasonCommitTsSet, ReasonNotRetryable, ReasonInvalidRetryPolicy, ReasonRetryLimitExceeded, ReasonRetryTimeout,
 		ReasonRetrySucceeded, ReasonEpisodeReset, ReasonRecoveredFromKernel, ReasonRetryScheduled, ReasonRetryStarted,
@@ -333,13 +314,13 @@ func TestCommitTsSetIsDecidedOnce(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		u    *unstructured.Unstructured
-		job  *jobView
+		job  *JobView
 		// keeps: the entry's Failed condition is someone else's and stays
 		keeps bool
 	}{
 		{name: "TiDB Operator marked the running backup Failed", keeps: true, u: obj(entry(CmdStart, PhaseFailed), set("status.commitTs", "4523"),
 			set("status.logSubCommandStatuses.log-start.conditions", []any{map[string]any{"type": "Failed", "status": "True",
-				"reason": "LogBackupTaskNotFound", "message": "log backup task not found", "lastTransitionTime": rfc3339(t0)}}))},
+				"reason": "LogBackupTaskNotFound", "message": "log backup task not found", "lastTransitionTime": RFC3339(t0)}}))},
 		{name: "BR reported an error after commitTs was set", keeps: true, u: obj(entry(CmdStart, PhaseFailed), set("status.commitTs", "4523"))},
 		{name: "the pod died while the entry said Running", u: obj(entry(CmdStart, PhaseRunning), set("status.commitTs", "4523")), job: failedJob(true)},
 	} {
@@ -347,18 +328,18 @@ func TestCommitTsSetIsDecidedOnce(t *testing.T) {
 			u := tc.u
 			before, _, _ := unstructured.NestedSlice(u.Object, "status", "logSubCommandStatuses", CmdStart, "conditions")
 			in := Input{Now: t0.Add(time.Second), Config: defaults.DefaultConfig(), NonRetryable: DefaultNonRetryable, Job: tc.job}
-			in.Backup = viewBackup(u)
+			in.Backup = ViewBackup(u)
 			d := Decide(in)
 			require.Equal(t, ActGiveUp, d.Action)
 			assert.Equal(t, ReasonCommitTsSet, d.ConditionReason)
 			require.NotNil(t, d.Record, "the failure is recorded once")
-			require.NoError(t, apply(u, d, in.Now))
+			require.NoError(t, Apply(u, d, in.Now))
 			for i := 0; i < 3; i++ {
 				in.Now = in.Now.Add(time.Hour)
-				in.Backup = viewBackup(u)
+				in.Backup = ViewBackup(u)
 				assert.Equal(t, ActNone, Decide(in).Action, "decided again after %d hours", i+1)
 			}
-			b := viewBackup(u)
+			b := ViewBackup(u)
 			require.Len(t, b.Records, 1)
 			assert.NotContains(t, b.Records[0].OriginalReason, "not retried")
 			after, _, _ := unstructured.NestedSlice(u.Object, "status", "logSubCommandStatuses", CmdStart, "conditions")

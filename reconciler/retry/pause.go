@@ -1,4 +1,4 @@
-package reconciler
+package retry
 
 import (
 	"fmt"
@@ -86,13 +86,13 @@ func lagLimitMessage(task, reason string) string {
 		"resume would be paused again at once. To recover: raise the limit (SET GLOBAL tidb_advancer_check_point_lag_limit "+
 		"= '72h', or more than the lag), then resume the task (br log resume --task-name %s); the checkpoint-lag alerts keep "+
 		"firing until then. If the lag is past what the PITR window needs, stop this log backup instead, take a full "+
-		"backup and start a new one; paused by: %s", task, lastError(reason))
+		"backup and start a new one; paused by: %s", task, LastError(reason))
 }
 
 // pauseSignal is a report that a running task is paused by an error.
-type pauseSignal struct {
-	source  string // who reports it
-	message string // BR's error, as exact as the source knows it
+type PauseSignal struct {
+	Source  string // who reports it
+	Message string // BR's error, as exact as the source knows it
 	at      time.Time
 	task    *kernel.Task // set when the kernel probe is the source
 }
@@ -101,7 +101,7 @@ type pauseSignal struct {
 // answered. The probe, when it answered, is the truth: it tells an operator's pause
 // (never touched) from an error pause, which TiDB Operator v1.6.4 to v1.6.6 cannot (they
 // take every severity but MANUAL for an error; BR writes REGULAR_OPERATION).
-func pauseOf(in Input) (*pauseSignal, bool) {
+func PauseOf(in Input) (*PauseSignal, bool) {
 	b := in.Backup
 	if k := in.Kernel; k != nil && k.Err == nil && k.Task != nil {
 		t := k.Task
@@ -112,7 +112,7 @@ func pauseOf(in Input) (*pauseSignal, bool) {
 		if msg == "" {
 			msg = "paused by an error; the cluster gives no message"
 		}
-		return &pauseSignal{source: "the cluster (PD)", message: truncate("kernel: " + msg), at: k.At, task: t}, true
+		return &PauseSignal{Source: "the cluster (PD)", Message: truncate("kernel: " + msg), at: k.At, task: t}, true
 	}
 	if !operatorMarksPaused(b) {
 		return nil, false
@@ -124,7 +124,7 @@ func pauseOf(in Input) (*pauseSignal, bool) {
 	if sc, ok := b.Conds[PhaseRetryFailed]; ok && sc.Time.After(at) {
 		at = sc.Time
 	}
-	return &pauseSignal{source: "TiDB Operator", message: joinReason(c.Reason, c.Message), at: at}, false
+	return &PauseSignal{Source: "TiDB Operator", Message: JoinReason(c.Reason, c.Message), at: at}, false
 }
 
 // decidePause decides about a running log backup under a pause episode, or one whose task
@@ -134,7 +134,7 @@ func decidePause(in Input, cmd string) (d Decision, handled bool) {
 	if b.CommitTs == "" || (cmd != CmdStart && cmd != CmdResume) {
 		return none, false
 	}
-	sig, _ := pauseOf(in)
+	sig, _ := PauseOf(in)
 	ep := b.Episode
 	if ep != nil && !ep.Pause {
 		if sig == nil || cmd != CmdStart || (ep.Command == CmdStart && !commandSucceeded(b, CmdStart, in.Job)) {
@@ -144,11 +144,12 @@ func decidePause(in Input, cmd string) (d Decision, handled bool) {
 		// opens its own, replacing that one in the same write.
 		ep = nil
 	}
-	if ep != nil && ep.Pause && !ep.GaveUp && len(episodeRecords(b.Records)) == 0 {
+	if ep != nil && ep.Pause && !ep.GaveUp && len(EpisodeRecords(b.Records)) == 0 {
 		ep = nil // its records are gone (edited away): as if there were none
 	}
 	if e := b.Entries[CmdStart]; ep != nil && e.Phase == PhaseFailed && e.Failed != nil && ownFailedReason(e.Failed.Reason) {
-		return none, true // our verdict stands until someone acts on the Backup
+		// Our verdict stands until someone acts on the Backup.
+		return nothing("log-start was marked failed by this reconciler (%s)", JoinReason(b.Entries[CmdStart].Failed.Reason, b.Entries[CmdStart].Failed.Message)), true
 	}
 	if ep == nil {
 		if sig == nil || cmd != CmdStart {
@@ -163,9 +164,9 @@ func decidePause(in Input, cmd string) (d Decision, handled bool) {
 			return closePause(in, Decision{Action: ActCloseEpisode, Command: CmdResume, Reason: ReasonRetrySucceeded, Pause: true,
 				Message: "the log backup task runs again (resumed by someone else)"}), true
 		}
-		return none, true
+		return nothing("the pause was recorded and not resumed; the record's episode ends once the task runs again"), true
 	}
-	recs := episodeRecords(b.Records)
+	recs := EpisodeRecords(b.Records)
 	last := recs[len(recs)-1]
 	if cmd == CmdResume {
 		// status.phase is Paused: TiDB Operator runs log-resume, or holds it for a retry.
@@ -176,7 +177,7 @@ func decidePause(in Input, cmd string) (d Decision, handled bool) {
 			f.what = "the resume failed: " + f.what
 			return asPause(decideFailure(in, CmdResume, f)), true
 		}
-		return none, true
+		return nothing("status.phase is Paused: TiDB Operator runs log-resume (resume %d); waiting for its result", last.RetryNum), true
 	}
 	if last.pending() {
 		if sig == nil {
@@ -186,7 +187,7 @@ func decidePause(in Input, cmd string) (d Decision, handled bool) {
 		return decideHandOff(in, recs, sig), true
 	}
 	if last.RealRetryAt == nil {
-		return none, true // a record with no retry to come: nothing to follow up
+		return nothing("the last pause was recorded without a resume to follow"), true
 	}
 	started := *last.RealRetryAt
 	resumedAt, resumed := resumeCompleted(b, started)
@@ -194,7 +195,7 @@ func decidePause(in Input, cmd string) (d Decision, handled bool) {
 		if sig != nil && handOffLost(b, started) {
 			return decideLostHandOff(in, ep, last), true
 		}
-		return none, true
+		return nothing("resume %d was handed to TiDB Operator at %s; waiting for log-resume to complete", last.RetryNum, RFC3339(started)), true
 	}
 	return afterResume(in, sig, last, resumedAt), true
 }
@@ -232,7 +233,7 @@ func decideLostHandOff(in Input, ep *Episode, last Record) Decision {
 			Message: fmt.Sprintf("not resumed: TiDB Operator overwrote all %d hand-offs of resume %d (status.phase Paused) with "+
 				"its record of the pause (status.phase RetryFailed), each written from a copy read before the hand-off, and "+
 				"never ran log-resume; to resume through TiDB Operator, set spec.logSubcommand to log-pause, then back to "+
-				"log-start; paused by: %s", lost, last.RetryNum, lastError(last.OriginalReason))}
+				"log-start; paused by: %s", lost, last.RetryNum, LastError(last.OriginalReason))}
 	}
 	at := last.RealRetryAt.Add(min(handOffBackoff<<ep.HandOffs, maxHandOffBackoff))
 	if q := quietSince(in.Backup, in.Now); q.After(at) {
@@ -240,9 +241,9 @@ func decideLostHandOff(in Input, ep *Episode, last Record) Decision {
 	}
 	if in.Now.Before(at) {
 		return Decision{Action: ActWait, Command: CmdResume, RetryNum: last.RetryNum, RequeueAfter: at.Sub(in.Now),
-			Message: fmt.Sprintf("hand-off %d of resume %d was overwritten by TiDB Operator; handing off again at %s", lost, last.RetryNum, rfc3339(at))}
+			Message: fmt.Sprintf("hand-off %d of resume %d was overwritten by TiDB Operator; handing off again at %s", lost, last.RetryNum, RFC3339(at))}
 	}
-	return Decision{Action: ActStartRetry, HandOff: true, HandOffs: lost, Pause: true, Command: CmdResume,
+	return Decision{Action: ActHandOff, HandOffs: lost, Pause: true, Command: CmdResume,
 		RetryNum: last.RetryNum, Reason: ReasonRetryStarted,
 		Message: fmt.Sprintf("resume %d handed to TiDB Operator again (hand-off %d of at most %d): TiDB Operator overwrote "+
 			"status.phase Paused with a write decided before the hand-off, before it ran log-resume", last.RetryNum, lost+1, MaxHandOffs)}
@@ -252,7 +253,7 @@ func decideLostHandOff(in Input, ep *Episode, last Record) Decision {
 // handOffQuiet after TiDB Operator's last write that the Backup shows (the zero time if
 // it shows none). Its times have whole seconds, hence the extra second; a time far ahead
 // of now (a skewed clock) is not believed.
-func quietSince(b *backupView, now time.Time) time.Time {
+func quietSince(b *BackupView, now time.Time) time.Time {
 	var last time.Time
 	for _, t := range []time.Time{b.TimeSynced, b.Conds[PhaseRetryFailed].Time, b.Entries[CmdStart].Conds[PhaseRetryFailed].Time} {
 		if t.After(last) && t.Before(now.Add(time.Minute)) {
@@ -276,7 +277,7 @@ func quietSince(b *backupView, now time.Time) time.Time {
 // Complete, status.phase Running) once the tracker's reading must have expired, which
 // makes TiDB Operator read PD afresh: a task that is really paused again is then marked
 // anew, with a new time.
-func afterResume(in Input, sig *pauseSignal, last Record, resumedAt time.Time) Decision {
+func afterResume(in Input, sig *PauseSignal, last Record, resumedAt time.Time) Decision {
 	b := in.Backup
 	started := *last.RealRetryAt
 	// Condition times have whole seconds: the resume happened before resumedAt+1s.
@@ -290,21 +291,21 @@ func afterResume(in Input, sig *pauseSignal, last Record, resumedAt time.Time) D
 		return Decision{Action: ActWait, Command: CmdResume, RetryNum: last.RetryNum, RequeueAfter: settled.Sub(in.Now)}
 	}
 	if sig != nil && sig.task != nil {
-		return none // a reading of PD from before the resume: wait for the next one
+		return nothing("the cluster's reading of the task predates resume %d; waiting for the next one", last.RetryNum)
 	}
-	at, ok := checkpointTime(in)
+	at, ok := CheckpointTime(in)
 	advanced := ok && at.After(started)
 	closing := Decision{Action: ActCloseEpisode, Command: CmdResume, Reason: ReasonRetrySucceeded, Pause: true,
 		Message: fmt.Sprintf("the log backup runs again after %d resumes: its checkpoint (%s) has passed the resume at %s",
-			last.RetryNum, rfc3339(at), rfc3339(started))}
+			last.RetryNum, RFC3339(at), RFC3339(started))}
 	switch {
 	case stale && !kernelAnswered(in):
 		// Set the stale record back and keep the episode: TiDB Operator then reads PD
 		// afresh, and either marks the task paused again or refreshes its checkpoint.
-		d := Decision{Action: ActRecover, PutBack: true, Pause: true, Command: CmdStart, Reason: ReasonPauseRecordOutdated,
+		d := Decision{Action: ActPutBack, Pause: true, Command: CmdStart, Reason: ReasonPauseRecordOutdated,
 			RetryNum: last.RetryNum, Message: fmt.Sprintf("TiDB Operator's record of the pause predates the resume completed at %s "+
 				"(it reuses a reading of PD for a minute): log-start set back to Complete and status.phase to Running, so that "+
-				"it reads PD afresh", rfc3339(resumedAt))}
+				"it reads PD afresh", RFC3339(resumedAt))}
 		if advanced {
 			// The checkpoint moved too: the same write ends the episode. Closing it first
 			// would leave the stale record to read as a new pause, a new episode and a
@@ -316,12 +317,12 @@ func afterResume(in Input, sig *pauseSignal, last Record, resumedAt time.Time) D
 	case advanced:
 		return closePause(in, closing)
 	}
-	return none
+	return nothing("resume %d completed at %s; waiting for the task's checkpoint to pass it", last.RetryNum, RFC3339(resumedAt))
 }
 
 // operatorMarksPaused reports TiDB Operator's record of an error pause on the running
 // log-start (status.phase and the entry RetryFailed, reason LogBackupErrorPaused).
-func operatorMarksPaused(b *backupView) bool {
+func operatorMarksPaused(b *BackupView) bool {
 	e := b.Entries[CmdStart]
 	return b.Phase == PhaseRetryFailed && e.Phase == PhaseRetryFailed && e.Conds[PhaseRetryFailed].Reason == operatorErrorPaused
 }
@@ -341,7 +342,7 @@ func closePause(in Input, d Decision) Decision {
 	next := in
 	next.Backup = &b
 	switch d2 := Decide(next); d2.Action {
-	case ActRecordFailure, ActGiveUp, ActRecover:
+	case ActRecordFailure, ActGiveUp, ActRecover, ActPutBack:
 		d2.Message = d.Message + "; " + d2.Message
 		return d2
 	}
@@ -359,8 +360,8 @@ func asPause(d Decision) Decision {
 }
 
 // pauseFailure records a pause as a failed attempt of the pause episode, or gives up.
-func pauseFailure(in Input, sig *pauseSignal) Decision {
-	f := &failure{what: "the log backup task was paused by an error (reported by " + sig.source + ")", reason: sig.message}
+func pauseFailure(in Input, sig *PauseSignal) Decision {
+	f := &failure{what: "the log backup task was paused by an error (reported by " + sig.Source + ")", reason: sig.Message}
 	// Record and alert only: one record, no retry, nothing else of the Backup touched. The
 	// episode ends once the task runs again (see decidePause).
 	recordOnly := func(message string) Decision {
@@ -375,7 +376,7 @@ func pauseFailure(in Input, sig *pauseSignal) Decision {
 	}
 	if in.NoHandOff {
 		return recordOnly(fmt.Sprintf("not resumed: this TiDB Operator cannot run log-resume (its Backup CRD has no spec.logSubcommand, "+
-			"as before v1.6.1); resume the task with br log resume --task-name %s; paused by: %s", in.Backup.Name, lastError(f.reason)))
+			"as before v1.6.1); resume the task with br log resume --task-name %s; paused by: %s", in.Backup.Name, LastError(f.reason)))
 	}
 	if matchesAny(f.reason, lagLimitPauses) != "" {
 		return recordOnly(lagLimitMessage(in.Backup.Name, f.reason))
@@ -395,7 +396,7 @@ func pauseFailure(in Input, sig *pauseSignal) Decision {
 
 // decideHandOff handles a recorded pause whose resume has not started: give up if the
 // limits ran out or the GC safe point passed the checkpoint, wait, or hand it off.
-func decideHandOff(in Input, recs []Record, sig *pauseSignal) Decision {
+func decideHandOff(in Input, recs []Record, sig *PauseSignal) Decision {
 	last := recs[len(recs)-1]
 	d := asPause(decideDue(in, CmdResume, recs))
 	switch d.Action {
@@ -415,21 +416,21 @@ func decideHandOff(in Input, recs []Record, sig *pauseSignal) Decision {
 	// The Job of the command TiDB Operator ran last (log-start's, or an earlier
 	// log-resume's) is not in the way: TiDB Operator replaces a finished log-resume Job.
 	policy, _, _ := policyFor(in, CmdResume, "")
-	return Decision{Action: ActStartRetry, HandOff: true, Pause: true, Command: CmdResume, RetryNum: last.RetryNum,
+	return Decision{Action: ActHandOff, Pause: true, Command: CmdResume, RetryNum: last.RetryNum,
 		Reason: ReasonRetryStarted, KernelReason: kernelReason(sig),
 		Message: fmt.Sprintf("resume %d of %d handed to TiDB Operator (status.phase Paused, so it runs log-resume); the task was paused by: %s",
-			last.RetryNum, policy.MaxRetryTimes, lastError(last.OriginalReason))}
+			last.RetryNum, policy.MaxRetryTimes, LastError(last.OriginalReason))}
 }
 
-func kernelReason(sig *pauseSignal) string {
+func kernelReason(sig *PauseSignal) string {
 	if sig.task == nil {
 		return ""
 	}
-	return sig.message
+	return sig.Message
 }
 
 // resumeCompleted returns when log-resume completed, if it did at or after t.
-func resumeCompleted(b *backupView, t time.Time) (time.Time, bool) {
+func resumeCompleted(b *BackupView, t time.Time) (time.Time, bool) {
 	e := b.Entries[CmdResume]
 	c, ok := e.Conds[PhaseComplete]
 	if e.Phase != PhaseComplete || !ok || c.Time.Before(t) {
@@ -440,13 +441,13 @@ func resumeCompleted(b *backupView, t time.Time) (time.Time, bool) {
 
 // handOffLost reports a hand-off TiDB Operator never saw: status.phase is no longer
 // Paused and no log-resume ran since it (the entry has no condition that new).
-func handOffLost(b *backupView, t time.Time) bool {
+func handOffLost(b *BackupView, t time.Time) bool {
 	return b.Phase != PhasePaused && b.Entries[CmdResume].latest().Before(t)
 }
 
 // checkpointTime is the task's checkpoint as a time: the kernel probe's reading, else
 // TiDB Operator's status.logCheckpointTs.
-func checkpointTime(in Input) (time.Time, bool) {
+func CheckpointTime(in Input) (time.Time, bool) {
 	if k := in.Kernel; k != nil && k.Err == nil && k.Task != nil && k.Task.Exists && k.Task.CheckpointTS > 0 {
 		return kernel.PhysicalTime(k.Task.CheckpointTS), true
 	}
@@ -458,7 +459,7 @@ func checkpointTime(in Input) (time.Time, bool) {
 
 func gcDetail(t *kernel.Task) string {
 	return fmt.Sprintf("PD's GC safe point (%s, ts %d) has reached the task's checkpoint (%s, ts %d)",
-		rfc3339(kernel.PhysicalTime(t.GCSafePoint)), t.GCSafePoint, rfc3339(kernel.PhysicalTime(t.CheckpointTS)), t.CheckpointTS)
+		RFC3339(kernel.PhysicalTime(t.GCSafePoint)), t.GCSafePoint, RFC3339(kernel.PhysicalTime(t.CheckpointTS)), t.CheckpointTS)
 }
 
 // gapMessage tells the user what a LogGapUnrecoverable give-up means and what to do.
@@ -495,7 +496,7 @@ func putBack(in Input, cmd string) Decision {
 		return none
 	}
 	e := b.Entries[CmdStart]
-	var reason condition
+	var reason Condition
 	var cooldown time.Duration
 	switch {
 	case e.Phase == PhaseFailed && e.Failed != nil && e.Failed.Reason == operatorTaskNotFound && !k.Task.PausedByError:
@@ -525,14 +526,14 @@ func putBack(in Input, cmd string) Decision {
 		return Decision{Action: ActGiveUp, Command: CmdStart, KeepEntry: true, Reason: ReasonRetrySkipped,
 			Message: fmt.Sprintf("TiDB Operator marked the running log backup Failed (%s) again right after it was put back at %s, "+
 				"while the cluster shows its task (%s): TiDB Operator most likely cannot read PD (check its access to the PD "+
-				"service, port 2379). Left as TiDB Operator wrote it.", reason.Reason, rfc3339(last.Time), k.Task.Summary())}
+				"service, port 2379). Left as TiDB Operator wrote it.", reason.Reason, RFC3339(last.Time), k.Task.Summary())}
 	}
 	msg := fmt.Sprintf("TiDB Operator marked the running log backup %s (%s), but the cluster shows its task: %s; "+
 		"log-start set back to Complete and status.phase to Running", e.Phase, reason.Reason, k.Task.Summary())
-	d := Decision{Action: ActRecover, PutBack: true, Command: CmdStart, Reason: ReasonRecoveredFromKernel, Message: msg, RetryNum: 1}
+	d := Decision{Action: ActPutBack, Command: CmdStart, Reason: ReasonRecoveredFromKernel, Message: msg, RetryNum: 1}
 	if reason.Reason == operatorTaskNotFound {
 		d.Record = &Record{RetryNum: 1, DetectFailedAt: now, ExpectedRetryAt: &now, RealRetryAt: &now,
-			RetryReason: putBackReason, OriginalReason: joinReason(reason.Reason, reason.Message)}
+			RetryReason: putBackReason, OriginalReason: JoinReason(reason.Reason, reason.Message)}
 	}
 	return d
 }

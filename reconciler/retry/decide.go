@@ -1,4 +1,4 @@
-package reconciler
+package retry
 
 import (
 	"fmt"
@@ -14,9 +14,9 @@ import (
 // Input is everything a decision depends on.
 type Input struct {
 	Now    time.Time
-	Backup *backupView
+	Backup *BackupView
 	// Job is the current command's Job (nil: none).
-	Job *jobView
+	Job *JobView
 	// LivePods names the pods of the current command's Job that have not terminated.
 	// The reconciler lists them only when it is about to act; nil reads as "none".
 	LivePods []string
@@ -34,10 +34,10 @@ type Input struct {
 // Action is what a Decision asks for.
 type Action string
 
-// Actions. Only RecordFailure, GiveUp, StartRetry and CloseEpisode write the Backup,
-// each with exactly one update; DeleteJob deletes the command's Job.
+// Actions. Those that Write the Backup do it with exactly one update; DeleteJob deletes
+// the command's Job; the others change nothing.
 const (
-	// ActNone: nothing to do.
+	// ActNone: nothing to do; the Decision's Message says why.
 	ActNone Action = "None"
 	// ActWait: a retry is scheduled; come back after RequeueAfter. Nothing is written.
 	ActWait Action = "Wait"
@@ -51,16 +51,37 @@ const (
 	ActAwaitCleanup Action = "AwaitCleanup"
 	// ActStartRetry sets realRetryAt and hands the command back to TiDB Operator.
 	ActStartRetry Action = "StartRetry"
+	// ActHandOff sets realRetryAt and hands a resume to TiDB Operator by setting
+	// status.phase to Paused (it then runs log-resume), instead of marking the entry
+	// RetryFailed (pause.go).
+	ActHandOff Action = "HandOff"
 	// ActCloseEpisode ends the episode (the command succeeded, or was re-run by others).
 	ActCloseEpisode Action = "CloseEpisode"
 	// ActRecover ends the episode without a re-run: the cluster's own record shows that
 	// the failed log-start registered its task, so the command did its work. It sets
 	// realRetryAt, the entry Complete and status.commitTs to the task's start ts.
 	ActRecover Action = "Recover"
+	// ActPutBack undoes a false verdict of TiDB Operator on a running log backup
+	// (putBack, afterResume): log-start Complete and status.phase Running again. It
+	// completes no retry record (it may bring its own).
+	ActPutBack Action = "PutBack"
 	// ActAwaitKernel waits for the kernel probe to answer before a retry; nothing is
 	// written. The probe's answer enqueues the Backup again.
 	ActAwaitKernel Action = "AwaitKernel"
 )
+
+// Writes reports an action that writes the Backup.
+func (a Action) Writes() bool {
+	switch a {
+	case ActRecordFailure, ActGiveUp, ActStartRetry, ActHandOff, ActCloseEpisode, ActRecover, ActPutBack:
+		return true
+	}
+	return false
+}
+
+// Acts reports an action that changes the cluster: a write, or the deletion of the old Job.
+// Any other decision is at rest until time or the cluster moves.
+func (a Action) Acts() bool { return a.Writes() || a == ActDeleteJob }
 
 // Reasons used in conditions and Events.
 const (
@@ -130,27 +151,36 @@ type Decision struct {
 	// counts log-resume attempts but marks the running log-start failed, which is what
 	// TiDB Operator and users read.
 	Entry string
-	// HandOff: StartRetry hands a resume to TiDB Operator by setting status.phase to
-	// Paused (it then runs log-resume), instead of marking the entry RetryFailed.
-	HandOff bool
-	// HandOffs is the hand-off count StartRetry writes into the episode.
+	// HandOffs is the hand-off count HandOff writes into the episode.
 	HandOffs int
-	// PutBack: Recover undoes a false verdict of TiDB Operator on a running log backup
-	// (putBack); it completes no retry record.
-	PutBack bool
 }
 
+// none is the answer of a rule that does not apply (the next one is asked).
 var none = Decision{Action: ActNone}
 
-// Decide returns what to do about a Backup. It is a pure function of its input.
+// nothing is a decision to do nothing, with the reason (explain shows it).
+func nothing(format string, args ...any) Decision {
+	return Decision{Action: ActNone, Message: fmt.Sprintf(format, args...)}
+}
+
+// Decide returns what to do about a Backup. It is a pure function of its input. A
+// decision to do nothing says why in its Message.
 func Decide(in Input) Decision {
 	b := in.Backup
-	if b.Mode != "log" || b.Deleting || b.Phase == PhaseInvalid {
-		return none
+	switch {
+	case b.Mode != defaults.BackupModeLog:
+		return nothing("spec.backupMode is %q, not log; TiDB Operator's own retries apply to it", b.Mode)
+	case b.Deleting:
+		return nothing("the Backup is being deleted")
+	case b.Phase == PhaseInvalid:
+		return nothing("the Backup is Invalid (TiDB Operator rejected its spec)")
 	}
-	cmd := currentCommand(b)
-	if cmd == "" || unknownToOperator(b, cmd) {
-		return none
+	cmd, why := DeriveCommand(b)
+	switch {
+	case cmd == "":
+		return nothing("the current command is unknown: %s", why)
+	case unknownToOperator(b, cmd):
+		return nothing("TiDB Operator could not read the task from PD (%s); its next reading decides", operatorStateQueryFailed)
 	}
 	if d, handled := decidePause(in, cmd); handled {
 		return d
@@ -169,15 +199,20 @@ func Decide(in Input) Decision {
 				return Decision{Action: ActCloseEpisode, Command: cmd, Reason: ReasonEpisodeReset,
 					Message: cmd + " was re-run after the retries were spent; its retry budget starts again"}
 			}
-			return none
+			why := "the retries were spent"
+			if e := b.Entries[cmd]; e.Failed != nil {
+				why += " (" + JoinReason(e.Failed.Reason, e.Failed.Message) + ")"
+			}
+			return nothing("%s gave up, %s; it gets a new retry budget if someone re-runs it", cmd, why)
 		}
-		if recs := episodeRecords(b.Records); len(recs) > 0 && recs[len(recs)-1].pending() {
+		if recs := EpisodeRecords(b.Records); len(recs) > 0 && recs[len(recs)-1].pending() {
 			return decideDue(in, cmd, recs)
 		}
 	}
 	// A failure of the current command comes before an episode of another command:
 	// recording it replaces that episode, in the same write.
-	if f := detectFailure(b, cmd, in.Job); f != nil {
+	f := detectFailure(b, cmd, in.Job)
+	if f != nil {
 		if d := decideFailure(in, cmd, f); d.Action != ActNone {
 			return d
 		}
@@ -185,14 +220,29 @@ func Decide(in Input) Decision {
 	if ep != nil && ep.Command != cmd && commandSucceeded(b, ep.Command, nil) {
 		return closePause(in, Decision{Action: ActCloseEpisode, Command: ep.Command, Reason: ReasonRetrySucceeded, Message: closeMessage(b, ep)})
 	}
-	return none
+	e := b.Entries[cmd]
+	switch {
+	case f != nil: // decideFailure left it: older than the retry window
+		policy, _ := in.Config.Effective(b.Policy, b.KeepSchemaDefaults, PolicyPath)
+		return nothing("%s failed at %s, longer ago than retryTimeout %s, so it is left as it is",
+			cmd, RFC3339(f.at), defaults.FormatDuration(policy.RetryTimeout))
+	case e.Failed != nil && ownFailedReason(e.Failed.Reason):
+		return nothing("%s was marked failed by this reconciler (%s)", cmd, JoinReason(e.Failed.Reason, e.Failed.Message))
+	case cmd == CmdPause:
+		return nothing("the log backup is paused on request (spec.logSubcommand: log-pause)")
+	}
+	phase := e.Phase
+	if phase == "" {
+		phase = "not started"
+	}
+	return nothing("%s is %s and nothing failed; a failure would be retried under the policy above", cmd, phase)
 }
 
 // unknownToOperator reports a command whose latest word from TiDB Operator is that it could
 // not read the task from PD (operatorStateQueryFailed, whatever phase it came with): not a
 // failure, not a missing task, not a pause, so there is nothing to decide until TiDB
 // Operator reads PD again and says what it found. Its next write enqueues the Backup.
-func unknownToOperator(b *backupView, cmd string) bool {
+func unknownToOperator(b *BackupView, cmd string) bool {
 	e := b.Entries[cmd]
 	c, ok := e.Conds[e.Phase]
 	return ok && c.Reason == operatorStateQueryFailed
@@ -209,7 +259,7 @@ type failure struct {
 // died (Job failed while the entry still says the command runs). An entry whose Failed
 // condition this reconciler wrote is its own verdict on an attempt it already handled,
 // never a new failure: reading it back as one is how a decision repeats itself forever.
-func detectFailure(b *backupView, cmd string, job *jobView) *failure {
+func detectFailure(b *BackupView, cmd string, job *JobView) *failure {
 	e := b.Entries[cmd]
 	if e.Phase == PhaseFailed {
 		if e.Failed != nil && ownFailedReason(e.Failed.Reason) {
@@ -217,7 +267,7 @@ func detectFailure(b *backupView, cmd string, job *jobView) *failure {
 		}
 		f := &failure{what: "BR reported an error"}
 		if e.Failed != nil {
-			f.reason = joinReason(e.Failed.Reason, e.Failed.Message)
+			f.reason = JoinReason(e.Failed.Reason, e.Failed.Message)
 			f.at = e.Failed.Time
 		}
 		return f
@@ -225,14 +275,14 @@ func detectFailure(b *backupView, cmd string, job *jobView) *failure {
 	if job != nil && job.Owned && job.Failed != nil && activePhase(e.Phase) {
 		return &failure{
 			what:   fmt.Sprintf("Job %s failed while the command was %s", job.Name, e.Phase),
-			reason: joinReason(job.Failed.Reason, job.Failed.Message),
+			reason: JoinReason(job.Failed.Reason, job.Failed.Message),
 			at:     job.Failed.Time,
 		}
 	}
 	return nil
 }
 
-func joinReason(reason, message string) string {
+func JoinReason(reason, message string) string {
 	s := reason
 	if message != "" {
 		if s != "" {
@@ -268,7 +318,7 @@ func decideFailure(in Input, cmd string, f *failure) Decision {
 	b := in.Backup
 	n, first := int64(1), in.Now
 	if ep := b.Episode; ep != nil && ep.Command == cmd && !ep.GaveUp {
-		if recs := episodeRecords(b.Records); len(recs) > 0 {
+		if recs := EpisodeRecords(b.Records); len(recs) > 0 {
 			n, first = recs[len(recs)-1].RetryNum+1, recs[0].DetectFailedAt
 		}
 	}
@@ -282,7 +332,7 @@ func decideFailure(in Input, cmd string, f *failure) Decision {
 		return Decision{Action: ActGiveUp, Command: cmd, Record: rec, Reason: eventReason,
 			ConditionReason: condReason, Message: msg, RetryNum: n, KeepEntry: keepEntry(b, cmd, condReason)}
 	}
-	lastErr := lastError(f.reason)
+	lastErr := LastError(f.reason)
 
 	policy, skipReason, skipMsg := policyFor(in, cmd, lastErr)
 	switch {
@@ -323,7 +373,7 @@ func decideFailure(in Input, cmd string, f *failure) Decision {
 // old Job, start the retry, or give up if the limits changed or ran out meanwhile.
 func decideDue(in Input, cmd string, recs []Record) Decision {
 	last := recs[len(recs)-1]
-	lastErr := lastError(last.OriginalReason)
+	lastErr := LastError(last.OriginalReason)
 	giveUp := func(eventReason, condReason, msg string) Decision {
 		return Decision{Action: ActGiveUp, Command: cmd, Reason: eventReason, ConditionReason: condReason,
 			Message: msg, RetryNum: last.RetryNum, KeepEntry: keepEntry(in.Backup, cmd, condReason)}
@@ -361,7 +411,7 @@ func decideDue(in Input, cmd string, recs []Record) Decision {
 		return Decision{Action: ActAwaitCleanup, Command: cmd, RetryNum: last.RetryNum, RequeueAfter: cleanupRequeue,
 			Message: fmt.Sprintf("waiting for pods %s of the old Job to terminate", strings.Join(in.LivePods, ", "))}
 	}
-	return consultKernel(in, cmd, last, Decision{Action: ActStartRetry, Command: cmd, RetryNum: last.RetryNum, Reason: ReasonRetryStarted,
+	return adjustToKernel(in, cmd, last, Decision{Action: ActStartRetry, Command: cmd, RetryNum: last.RetryNum, Reason: ReasonRetryStarted,
 		Message: fmt.Sprintf("retry %d of %d started; previous attempt: %s", last.RetryNum, policy.MaxRetryTimes, lastErr)})
 }
 
@@ -370,7 +420,7 @@ func decideDue(in Input, cmd string, recs []Record) Decision {
 // did its work, so it is recovered, not re-run; a task paused by an error gives the record
 // the cluster's error message; a probe that could not read PD is noted in the record, and
 // the retry goes ahead as if there were no probe.
-func consultKernel(in Input, cmd string, last Record, start Decision) Decision {
+func adjustToKernel(in Input, cmd string, last Record, start Decision) Decision {
 	k := in.Kernel
 	if k == nil {
 		return start
@@ -397,7 +447,7 @@ func consultKernel(in Input, cmd string, last Record, start Decision) Decision {
 		return Decision{Action: ActRecover, Command: cmd, RetryNum: last.RetryNum, Reason: ReasonRecoveredFromKernel,
 			RecordNote: note, CommitTs: strconv.FormatUint(task.StartTS, 10),
 			Message: fmt.Sprintf("log-start failed (%s) but its task is registered in the cluster: %s; status.commitTs set to %d, no re-run",
-				lastError(last.OriginalReason), task.Summary(), task.StartTS)}
+				LastError(last.OriginalReason), task.Summary(), task.StartTS)}
 	default:
 		start.RecordNote = "kernel: " + task.Summary()
 	}
@@ -410,7 +460,7 @@ func consultKernel(in Input, cmd string, last Record, start Decision) Decision {
 // is due, since either can change in between.
 func policyFor(in Input, cmd, lastErr string) (defaults.Policy, string, string) {
 	b := in.Backup
-	policy, errs := in.Config.Effective(b.Policy, b.KeepSchemaDefaults, policyPath)
+	policy, errs := in.Config.Effective(b.Policy, b.KeepSchemaDefaults, PolicyPath)
 	errs = append(b.PolicyErrs, errs...)
 	switch {
 	case len(errs) > 0:
@@ -429,12 +479,12 @@ func policyFor(in Input, cmd, lastErr string) (defaults.Policy, string, string) 
 // with LogBackupTaskNotFound or LogBackupErrorPaused) is the explanation users and TiDB
 // Operator read. Only an entry that still claims the command runs while its Job has
 // failed gets our condition, since nobody else will ever write one.
-func keepEntry(b *backupView, cmd, condReason string) bool {
+func keepEntry(b *BackupView, cmd, condReason string) bool {
 	return condReason == ReasonCommitTsSet && !activePhase(b.Entries[cmd].Phase)
 }
 
-func closeMessage(b *backupView, ep *Episode) string {
-	recs := episodeRecords(b.Records)
+func closeMessage(b *BackupView, ep *Episode) string {
+	recs := EpisodeRecords(b.Records)
 	n := int64(0)
 	if len(recs) > 0 {
 		n = recs[len(recs)-1].RetryNum
@@ -445,7 +495,7 @@ func closeMessage(b *backupView, ep *Episode) string {
 	return fmt.Sprintf("%s succeeded after %d retries", ep.Command, n)
 }
 
-func lastError(reason string) string {
+func LastError(reason string) string {
 	if reason == "" {
 		return "unknown (no reason recorded)"
 	}
@@ -502,4 +552,55 @@ func credentialsMessage(cmd, pattern, lastErr string) string {
 		"(the Secret the Backup names, or its service account's role), then restart the log backup: stop it "+
 		"(spec.logSubcommand: log-stop) and create a new log Backup; take a full backup if the PITR window must not have "+
 		"a gap; last error: %s", pattern, cmd, lastErr)
+}
+
+// Limit is the limit that ends a retry episode first should every further attempt fail.
+type Limit struct {
+	// Field is the policy field that trips: maxRetryTimes or retryTimeout.
+	Field string
+	// AfterRetry is the last retry that would run.
+	AfterRetry int64
+	// At is the earliest time the episode would give up: when that retry starts and fails.
+	At time.Time
+}
+
+// ProjectLimit finds the limit that ends the open episode first should every further
+// attempt fail the moment it starts, by asking decideFailure, the rule Decide applies,
+// about each projected failure in turn. d is Decide's answer on in (a Wait or a
+// RecordFailure of a command); nil when no limit can be projected.
+func ProjectLimit(in Input, d Decision) *Limit {
+	b := *in.Backup
+	recs := append([]Record(nil), EpisodeRecords(b.Records)...)
+	if d.Action == ActRecordFailure && d.Record != nil {
+		recs = append(recs, *d.Record)
+	}
+	b.Episode = &Episode{Command: d.Command}
+	for range 64 { // validation bounds maxRetryTimes far below this
+		if len(recs) == 0 {
+			return nil
+		}
+		last := &recs[len(recs)-1]
+		if last.ExpectedRetryAt == nil {
+			return nil
+		}
+		at := *last.ExpectedRetryAt
+		last.RealRetryAt = &at
+		b.Records = recs
+		sim := in
+		sim.Now, sim.Backup, sim.Job, sim.Kernel = at, &b, nil, nil
+		next := decideFailure(sim, d.Command, &failure{what: "projected", reason: last.OriginalReason, at: at})
+		switch next.Action {
+		case ActRecordFailure:
+			recs = append(recs, *next.Record)
+		case ActGiveUp:
+			limit := defaults.FieldMaxRetryTimes
+			if next.ConditionReason == ReasonRetryTimeout {
+				limit = defaults.FieldRetryTimeout
+			}
+			return &Limit{Field: limit, AfterRetry: last.RetryNum, At: at}
+		default:
+			return nil
+		}
+	}
+	return nil
 }

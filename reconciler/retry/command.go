@@ -1,4 +1,4 @@
-package reconciler
+package retry
 
 import "fmt"
 
@@ -28,14 +28,14 @@ const (
 // does (see the facts document): from spec.logSubcommand, spec.logStop and status.phase,
 // then log-truncate if that command is done and a new truncation is requested. "" means
 // unknown.
-func currentCommand(b *backupView) string {
-	cmd, _ := deriveCommand(b)
+func CurrentCommand(b *BackupView) string {
+	cmd, _ := DeriveCommand(b)
 	return cmd
 }
 
 // deriveCommand is currentCommand with the reason, for explain: one derivation serves
 // both, so the tool cannot describe a rule the reconciler does not follow.
-func deriveCommand(b *backupView) (cmd, why string) {
+func DeriveCommand(b *BackupView) (cmd, why string) {
 	switch b.LogSubcommand {
 	case "":
 		switch {
@@ -64,7 +64,7 @@ func deriveCommand(b *backupView) (cmd, why string) {
 
 // commandDone reports whether a command's effect is visible in status, TiDB Operator's
 // own test for "already done".
-func commandDone(b *backupView, cmd string) bool {
+func commandDone(b *BackupView, cmd string) bool {
 	switch cmd {
 	case CmdStart:
 		return b.CommitTs != ""
@@ -86,7 +86,7 @@ func commandDone(b *backupView, cmd string) bool {
 // fail under a running entry). status.commitTs alone is not success: a log-start can
 // fail, or be marked failed, after it was set, and reading that as success would close
 // the episode it just opened (issue 14).
-func commandSucceeded(b *backupView, cmd string, job *jobView) bool {
+func commandSucceeded(b *BackupView, cmd string, job *JobView) bool {
 	e := b.Entries[cmd]
 	if e.Phase == PhaseComplete {
 		return true
@@ -103,4 +103,14 @@ func JobName(backup, cmd string) string { return "backup-" + backup + "-" + cmd 
 // activePhase reports an entry phase in which a command is (supposedly) running.
 func activePhase(phase string) bool {
 	return phase == PhaseScheduled || phase == PhasePrepare || phase == PhaseRunning
+}
+
+// RunningLog reports a running log backup: log-start done, and the command TiDB Operator
+// works on is log-start or log-resume. Its task is watched (pause.go, lag).
+func RunningLog(b *BackupView) bool {
+	if b.Mode != "log" || b.Deleting || b.CommitTs == "" {
+		return false
+	}
+	cmd := CurrentCommand(b)
+	return cmd == CmdStart || cmd == CmdResume
 }
