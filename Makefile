@@ -17,12 +17,15 @@ BUILD := CGO_ENABLED=0 go build -trimpath -tags grpcnotrace -ldflags "$(LDFLAGS)
 ASSETS = $$(hack/envtest-assets.sh | tail -n 1)
 DEMO_ASSETS = $$(hack/envtest-assets.sh etcd kube-apiserver kubectl tidb-operator | tail -n 1)
 
-.PHONY: all build image e2e test stress test-compat unit demo assets vet lint fuzz bench clean
+.PHONY: all build docs image e2e test stress test-compat unit demo assets vet lint fuzz bench clean
 
 all: build
 
 build: ## Build bin/tidb-backup-guard.
 	$(BUILD) -o bin/tidb-backup-guard ./cmd/tidb-backup-guard
+
+docs: ## Regenerate the command-line reference (docs/reference) from the binary's command tree.
+	go run ./hack/flagdocs -out docs/reference
 
 e2e: ## The chart and TiDB Operator's on a one-node cluster built from source, in its own namespaces (root; Debian's libseccomp-dev and busybox-static).
 	@assets=$$(hack/e2e/assets.sh | tail -n 1) && \

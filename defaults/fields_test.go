@@ -78,3 +78,19 @@ func TestValidateScheduleRetention(t *testing.T) {
 		})
 	}
 }
+
+func TestTruncate(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"exactly", 7, "exactly"},
+		{"longer than that", 6, "longer..."},
+		{"héllo", 2, "h..."}, // é is two bytes: not cut in half
+		{"", 0, ""},
+	} {
+		assert.Equal(t, tc.want, Truncate(tc.s, tc.n), tc.s)
+	}
+}

@@ -40,7 +40,7 @@ func (c Config) FillLog(cur Fields, keepSchemaDefaults bool, fldPath *field.Path
 	out := Defaulting{Result: cur}
 	replace := c.ReplaceSchemaDefaults && !keepSchemaDefaults
 	if replace && matchesSchemaDefaults(cur) {
-		for _, f := range policyFields {
+		for _, f := range PolicyFields {
 			switch {
 			case !hasField(f, cur):
 				setField(f, &out.Result, def)
@@ -60,7 +60,7 @@ func (c Config) FillLog(cur Fields, keepSchemaDefaults bool, fldPath *field.Path
 		return out
 	}
 	var hints []string
-	for _, f := range policyFields {
+	for _, f := range PolicyFields {
 		if !hasField(f, cur) {
 			setField(f, &out.Result, def)
 			out.Set = append(out.Set, f)
@@ -88,7 +88,7 @@ func matchesSchemaDefaults(f Fields) bool {
 	if f.IsEmpty() {
 		return false
 	}
-	for _, name := range policyFields {
+	for _, name := range PolicyFields {
 		if hasField(name, f) && !eqField(name, f, SchemaDefaults) {
 			return false
 		}
@@ -96,8 +96,8 @@ func matchesSchemaDefaults(f Fields) bool {
 	return true
 }
 
-// policyFields lists the JSON field names in the order patches and messages use.
-var policyFields = []string{FieldMinRetryDuration, FieldMaxRetryTimes, FieldRetryTimeout}
+// PolicyFields lists the policy's JSON field names in the order patches and messages use.
+var PolicyFields = []string{FieldMinRetryDuration, FieldMaxRetryTimes, FieldRetryTimeout}
 
 func hasField(name string, f Fields) bool { return f.Value(name) != nil }
 

@@ -104,7 +104,7 @@ func nestedMapNoCopy(obj map[string]any, path ...string) (map[string]any, bool) 
 // read: Reconcile refuses to write a cached copy), which is what makes stripping safe.
 func CacheOptions(namespaces []string) cache.Options {
 	backup := &unstructured.Unstructured{}
-	backup.SetGroupVersionKind(BackupGVK)
+	backup.SetGroupVersionKind(defaults.BackupGVK)
 	o := cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{

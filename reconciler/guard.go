@@ -35,7 +35,7 @@ type guarded struct {
 
 // Default write guard: a retry episode writes about twice per retry, and retries are
 // seconds apart at the very least (each runs a Job), so 20 writes in a minute is far
-// beyond any legitimate episode and far below a hot loop (issue 14 saw 80 a second).
+// beyond any legitimate episode and far below a hot loop (one seen before the come-to-rest property was tested wrote 80 a second).
 const (
 	DefaultWriteGuardLimit    = 20
 	DefaultWriteGuardWindow   = time.Minute

@@ -14,7 +14,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -34,9 +33,6 @@ import (
 	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/kernel"
 	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry"
 )
-
-// BackupGVK is TiDB Operator's Backup.
-var BackupGVK = schema.GroupVersionKind{Group: "pingcap.com", Version: "v1alpha1", Kind: "Backup"}
 
 // JobLabels select the Jobs TiDB Operator runs backups in; the Job cache holds only these.
 var JobLabels = map[string]string{"app.kubernetes.io/component": "backup", "app.kubernetes.io/managed-by": "backup-operator"}
@@ -134,7 +130,7 @@ func (r *Reconciler) NotifyKernel(key types.NamespacedName) {
 		return
 	}
 	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(BackupGVK)
+	u.SetGroupVersionKind(defaults.BackupGVK)
 	u.SetNamespace(key.Namespace)
 	u.SetName(key.Name)
 	select {
@@ -191,7 +187,7 @@ func (r *Reconciler) kernelLookup() lookup {
 func (r *Reconciler) decide(ctx context.Context, reader client.Reader, key types.NamespacedName, fresh bool,
 	related *relatedState, ask lookup) (*decided, error) {
 	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(BackupGVK)
+	u.SetGroupVersionKind(defaults.BackupGVK)
 	if err := reader.Get(ctx, key, u); err != nil {
 		return nil, fmt.Errorf("get backup: %w", err)
 	}
@@ -417,7 +413,7 @@ func (r *Reconciler) recordOnCached(ctx context.Context, log logr.Logger, cached
 		return nil, fmt.Errorf("apply %s: %w", d.Action, err)
 	}
 	target := &unstructured.Unstructured{}
-	target.SetGroupVersionKind(BackupGVK)
+	target.SetGroupVersionKind(defaults.BackupGVK)
 	target.SetNamespace(cached.GetNamespace())
 	target.SetName(cached.GetName())
 	if err := r.Client.Patch(ctx, target, client.RawPatch(types.MergePatchType, patch)); err != nil {
@@ -642,7 +638,7 @@ func (r *Reconciler) event(u *unstructured.Unstructured, d retry.Decision) {
 // SetupWithManager registers the controller: log Backups, and the Jobs they control.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	backup := &unstructured.Unstructured{}
-	backup.SetGroupVersionKind(BackupGVK)
+	backup.SetGroupVersionKind(defaults.BackupGVK)
 	isLog := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		u, ok := o.(*unstructured.Unstructured)
 		if !ok {

@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -19,9 +18,6 @@ import (
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
 )
-
-// BackupScheduleGVK is TiDB Operator's BackupSchedule.
-var BackupScheduleGVK = schema.GroupVersionKind{Group: "pingcap.com", Version: "v1alpha1", Kind: "BackupSchedule"}
 
 // ReasonScheduleDeletesLogBackup is the Warning Event on a BackupSchedule whose maxBackups
 // clean-up deletes its own log backup (defaults.ValidateScheduleRetention).
@@ -53,7 +49,7 @@ type ScheduleWatcher struct {
 // Reconcile looks at one BackupSchedule.
 func (w *ScheduleWatcher) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(BackupScheduleGVK)
+	u.SetGroupVersionKind(defaults.BackupScheduleGVK)
 	if err := w.Client.Get(ctx, req.NamespacedName, u); err != nil {
 		if apierrors.IsNotFound(err) {
 			w.Metrics.setScheduleDeletingLogBackup(req.NamespacedName, false)
@@ -101,7 +97,7 @@ func maxBackupsOf(u *unstructured.Unstructured) int64 {
 // whose annotations change, for the opt-out) are looked at.
 func (w *ScheduleWatcher) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	schedule := &unstructured.Unstructured{}
-	schedule.SetGroupVersionKind(BackupScheduleGVK)
+	schedule.SetGroupVersionKind(defaults.BackupScheduleGVK)
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("backup-schedule-retention").
 		For(schedule).

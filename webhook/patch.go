@@ -65,7 +65,7 @@ func checkPolicy(cfg defaults.Config, policy any, old *any, fldPath *field.Path)
 	kept := make([]string, 0, len(errs))
 	for _, e := range errs {
 		kept = append(kept, fmt.Sprintf("%s: invalid value %s kept because this update does not change it",
-			e.Field, shorten(fmt.Sprintf("%#v", e.BadValue), 24)))
+			e.Field, defaults.Truncate(fmt.Sprintf("%#v", e.BadValue), 24)))
 	}
 	return nil, kept
 }
@@ -74,11 +74,4 @@ func checkPolicy(cfg defaults.Config, policy any, old *any, fldPath *field.Path)
 func deny(kind, name string, errs field.ErrorList, warnings []string) admission.Response {
 	status := apierrors.NewInvalid(schema.GroupKind{Group: group, Kind: kind}, name, errs).ErrStatus
 	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &status, Warnings: warnings}}
-}
-
-func shorten(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

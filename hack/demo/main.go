@@ -106,7 +106,7 @@ func run(binary string, keep bool) (err error) {
 
 	k := kubectl{env: env, ctx: ctx}
 	heading("A log Backup applied without a retry policy gets the log-backup defaults")
-	if err := k.apply(pitrYAML, true); err != nil {
+	if err := k.apply(testenv.LogBackupYAML, true); err != nil {
 		return err
 	}
 	if err := k.show("get", "bk", "pitr", "-o", "jsonpath={.spec.backoffRetryPolicy}"); err != nil {
@@ -114,7 +114,7 @@ func run(binary string, keep bool) (err error) {
 	}
 
 	heading("A log Backup sent the way Go clients send it (backoffRetryPolicy: {}): the API server fills the\n     CRD's snapshot defaults (300s / 2 / 30m) first; the webhook replaces them and says so")
-	if err := k.apply(strings.Replace(pitrYAML, "name: pitr", "name: pitr-go-client", 1)+"  backoffRetryPolicy: {}\n", true); err != nil {
+	if err := k.apply(strings.Replace(testenv.LogBackupYAML, "name: pitr", "name: pitr-go-client", 1)+"  backoffRetryPolicy: {}\n", true); err != nil {
 		return err
 	}
 	if err := k.show("get", "bk", "pitr-go-client", "-o", "jsonpath={.spec.backoffRetryPolicy}"); err != nil {
@@ -122,12 +122,12 @@ func run(binary string, keep bool) (err error) {
 	}
 
 	heading("A malformed policy is rejected with the field path")
-	if err := k.apply(strings.Replace(pitrYAML, "name: pitr", "name: typo", 1)+"  backoffRetryPolicy:\n    minRetryDuration: \"30\"\n", false); err != nil {
+	if err := k.apply(strings.Replace(testenv.LogBackupYAML, "name: pitr", "name: typo", 1)+"  backoffRetryPolicy:\n    minRetryDuration: \"30\"\n", false); err != nil {
 		return err
 	}
 
 	heading("Snapshot Backups keep TiDB Operator's own policy")
-	if err := k.apply(strings.Replace(strings.Replace(pitrYAML, "backupMode: log", "backupMode: snapshot", 1), "name: pitr", "name: nightly", 1)+"  backoffRetryPolicy: {}\n", true); err != nil {
+	if err := k.apply(strings.Replace(strings.Replace(testenv.LogBackupYAML, "backupMode: log", "backupMode: snapshot", 1), "name: pitr", "name: nightly", 1)+"  backoffRetryPolicy: {}\n", true); err != nil {
 		return err
 	}
 	if err := k.show("get", "bk", "nightly", "-o", "jsonpath={.spec.backoffRetryPolicy}"); err != nil {
@@ -186,20 +186,6 @@ func startTiDBOperator(ctx context.Context, env *testenv.Env) (*testenv.TiDBOper
 	return tidb, nil
 }
 
-const pitrYAML = `apiVersion: pingcap.com/v1alpha1
-kind: Backup
-metadata:
-  name: pitr
-  namespace: default
-spec:
-  backupMode: log
-  br:
-    cluster: basic
-  s3:
-    provider: aws
-    bucket: backups
-    prefix: pitr
-`
 
 // startServer runs the binary with a fresh certificate and waits until it is ready. It
 // returns the process, the webhook base URL, the metrics URL and the CA.

@@ -210,7 +210,7 @@ func describePolicy(in retry.Input, overridden bool) PolicyState {
 	if overridden {
 		serverSource = "namespace default"
 	}
-	for _, name := range []string{defaults.FieldMinRetryDuration, defaults.FieldMaxRetryTimes, defaults.FieldRetryTimeout} {
+	for _, name := range defaults.PolicyFields {
 		f := PolicyField{Name: name, Value: fmt.Sprint(filled.Result.Value(name)), Source: "spec"}
 		switch {
 		case slices.Contains(filled.Replaced, name):

@@ -17,7 +17,7 @@ import (
 	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/kernel"
 )
 
-// The property of issue 14: a decision that has been carried out is never taken again.
+// The come-to-rest property: a decision that has been carried out is never taken again.
 // Apply the write a decision asks for to the object, decide again on the result with
 // everything else unchanged, and the answer is None or a wait: nothing more to write.
 // The inputs are generated from bytes (the fuzzer's, or a seeded PRNG's), so a new path
@@ -261,7 +261,7 @@ func checkComesToRest(g generated) (Decision, error) {
 }
 
 // TestDecideComesToRest runs the property over generated Backups and checks that the
-// generator reaches every path the issue names, so the property covers them all.
+// generator reaches every action and reason, so the property covers them all.
 func TestDecideComesToRest(t *testing.T) {
 	rng := rand.New(rand.NewPCG(14, 14))
 	seen := map[string]int{}
@@ -307,7 +307,7 @@ func FuzzDecideComesToRest(f *testing.F) {
 	})
 }
 
-// The loop of issue 14, step by step: a failed log-start with status.commitTs set was
+// A write loop seen once, step by step: a failed log-start with status.commitTs set was
 // given up on, then "closed" as a success because commitTs was set, then detected again
 // from the Failed condition we had written ourselves, with our message as its error.
 func TestCommitTsSetIsDecidedOnce(t *testing.T) {

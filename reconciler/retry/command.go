@@ -85,7 +85,7 @@ func commandDone(b *BackupView, cmd string) bool {
 // entry is neither Failed nor RetryFailed, and job, the command's Job if known, did not
 // fail under a running entry). status.commitTs alone is not success: a log-start can
 // fail, or be marked failed, after it was set, and reading that as success would close
-// the episode it just opened (issue 14).
+// the episode it just opened (a write loop, seen before the come-to-rest property was tested).
 func commandSucceeded(b *BackupView, cmd string, job *JobView) bool {
 	e := b.Entries[cmd]
 	if e.Phase == PhaseComplete {

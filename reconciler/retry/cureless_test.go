@@ -36,7 +36,7 @@ func pausedWith(message string) *kernel.Result {
 	return r
 }
 
-// Failures a retry cannot cure (issue 28): expired or refused credentials, a pause for
+// Failures a retry cannot cure: expired or refused credentials, a pause for
 // checkpoint lag, and TiDB Operator's word that it could not read PD.
 func TestCurelessFailures(t *testing.T) {
 	tests := []struct {

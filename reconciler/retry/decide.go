@@ -305,12 +305,7 @@ func ownFailedReason(reason string) bool {
 }
 
 // truncate bounds what a record keeps of a message.
-func truncate(s string) string {
-	if len(s) > maxOriginalReasonLength {
-		s = s[:maxOriginalReasonLength] + "..."
-	}
-	return s
-}
+func truncate(s string) string { return defaults.Truncate(s, maxOriginalReasonLength) }
 
 // decideFailure handles a newly detected failure: record it and schedule the retry, or
 // give up.

@@ -82,7 +82,7 @@ func configBundles(t *testing.T) [][]byte {
 // admitOnce sends a server-side dry-run create of a log Backup through the API server
 // and reports whether the webhook defaulted it.
 func admitOnce(ctx context.Context) error {
-	b, err := testenv.Object(logBackupYAML)
+	b, err := testenv.Object(testenv.LogBackupYAML)
 	if err != nil {
 		return err
 	}

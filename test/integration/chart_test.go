@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app"
+	"github.com/tidb-backup-guard/tidb-backup-guard/defaults/nspolicy"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/assets"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/etcdtest"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
@@ -320,7 +321,7 @@ func TestChartRBACIsMinimal(t *testing.T) {
 	}
 	assert.Equal(t, []rbacv1.PolicyRule{
 		rule("pingcap.com", "backups", "", "get", "list", "watch", "update", "patch"),
-		rule("pingcap.com", "backupschedules", "", "get", "list", "watch"), // read only: issue 28's warning
+		rule("pingcap.com", "backupschedules", "", "get", "list", "watch"), // read only: the ScheduleDeletesLogBackup warning
 		rule("batch", "jobs", "", "get", "list", "watch", "delete"),
 		rule("", "pods", "", "list"),
 		rule("apiextensions.k8s.io", "customresourcedefinitions", "backups.pingcap.com", "get"),
@@ -405,7 +406,7 @@ func TestChartRBACCoversNamespacePolicies(t *testing.T) {
 	cm.Data["team-b"] = "maxRetryTimes: lots"
 	require.NoError(t, env.Client.Update(ctx, cm))
 	require.Eventually(t, func() bool {
-		return strings.Contains(eventNoteOf(t, ns, "ConfigMap", cm.Name, app.ReasonInvalidNamespacePolicy), "data[team-b]")
+		return strings.Contains(eventNoteOf(t, ns, "ConfigMap", cm.Name, nspolicy.ReasonInvalidNamespacePolicy), "data[team-b]")
 	}, 10*time.Second, 50*time.Millisecond, "the Event is written under the chart's RBAC")
 }
 

@@ -2,10 +2,6 @@ package integration
 
 import (
 	"fmt"
-	"io"
-	"net/http"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +9,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -64,16 +59,6 @@ func startRunning(t *testing.T, op *testenv.Cluster, name string, policy map[str
 		commitTs, _, _ := unstructured.NestedString(b.Object, "status", "commitTs")
 		return entryPhase(b) == "Complete" && commitTs != ""
 	})
-}
-
-func commandPhase(b *unstructured.Unstructured, cmd string) string {
-	p, _, _ := unstructured.NestedString(b.Object, "status", "logSubCommandStatuses", cmd, "phase")
-	return p
-}
-
-func backupPhase(b *unstructured.Unstructured) string {
-	p, _, _ := unstructured.NestedString(b.Object, "status", "phase")
-	return p
 }
 
 // runsAgain: the pause episode is closed and the Backup says the log backup runs.
@@ -378,46 +363,6 @@ func TestOperatorPauseRecordsInterleaveWithOurs(t *testing.T) {
 	assert.Equal(t, 1, events[retry.ReasonRetryScheduled], "events: %v", events)
 	assert.Equal(t, 1, events[retry.ReasonRetrySucceeded], "events: %v", events)
 	assert.LessOrEqual(t, ours, 3+3+1, "our writes: %v", events)
-}
-
-// metricsAddress is where a story's server serves /metrics: on the story's own loopback
-// address, whose ports no other process uses (a free port picked on 127.0.0.1 can be taken
-// before the server binds it: seen for etcd under make stress).
-func metricsAddress(t *testing.T) string {
-	t.Helper()
-	_, host := storyOf(t)
-	return host + ":8080"
-}
-
-// metricValue reads one sample (a float) from the server's /metrics at addr; false if absent.
-func metricValue(t *testing.T, addr, series string) (float64, bool) {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	require.NoError(t, err)
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindSubmatch(body)
-	if m == nil {
-		return 0, false
-	}
-	v, err := strconv.ParseFloat(string(m[1]), 64)
-	require.NoError(t, err)
-	return v, true
-}
-
-// eventMessages lists the notes of the Events of a reason about a Backup.
-func eventMessages(t *testing.T, ns, name, reason string) []string {
-	t.Helper()
-	list := &eventsv1.EventList{}
-	require.NoError(t, env.Client.List(t.Context(), list, client.InNamespace(ns)))
-	var out []string
-	for _, e := range list.Items {
-		if e.Regarding.Name == name && e.Reason == reason {
-			out = append(out, e.Type+": "+e.Note)
-		}
-	}
-	return out
 }
 
 // The checkpoint lag of a running log backup: the gauge and the Events, from PD (kernel

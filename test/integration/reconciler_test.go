@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	clientretry "k8s.io/client-go/util/retry"
@@ -61,24 +60,6 @@ var (
 	settledNamespaces = map[string]bool{}
 )
 
-// settled ends a story: every Backup in op's namespace stops changing (its
-// resourceVersion holds for testenv.SettleHold while the reconciler and the operator
-// still run), and each Backup named in records holds exactly that many retry records.
-// It returns the settled Backups by name.
-func settled(t *testing.T, op *testenv.Cluster, records map[string]int) map[string]*unstructured.Unstructured {
-	t.Helper()
-	backups, err := env.Settle(t.Context(), op.Namespace, testenv.SettleHold, 30*time.Second)
-	require.NoError(t, err)
-	for name, n := range records {
-		require.Contains(t, backups, name)
-		assert.Len(t, recordsOf(t, backups[name]), n, "retry records of %s once settled", name)
-	}
-	settledMu.Lock()
-	settledNamespaces[op.Namespace] = true
-	settledMu.Unlock()
-	return backups
-}
-
 // fixtureBackup is the fully populated log Backup of the webhook fixtures, without the
 // metadata the API server owns on create.
 func fixtureBackup(t *testing.T) *unstructured.Unstructured {
@@ -125,107 +106,6 @@ func richLogBackup(t *testing.T, name string, policy map[string]any) *unstructur
 	u.SetName(name)
 	require.NoError(t, unstructured.SetNestedMap(u.Object, policy, "spec", "backoffRetryPolicy"))
 	return u
-}
-
-func fetch(t *testing.T, ns, name string) *unstructured.Unstructured {
-	t.Helper()
-	return get(t, testenv.BackupGVK, ns, name)
-}
-
-// eventually polls the Backup until cond holds.
-func eventually(t *testing.T, ns, name string, timeout time.Duration, what string, cond func(*unstructured.Unstructured) bool) *unstructured.Unstructured {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		b := testenv.Empty(testenv.BackupGVK)
-		err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, b)
-		if err == nil && cond(b) {
-			return b
-		}
-		if time.Now().After(deadline) {
-			require.FailNow(t, "timed out: "+what, "get error: %v\nstatus: %v\nannotations: %v", err, b.Object["status"], b.GetAnnotations())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-type record struct {
-	RetryNum        int64  `json:"retryNum"`
-	DetectFailedAt  string `json:"detectFailedAt"`
-	ExpectedRetryAt string `json:"expectedRetryAt"`
-	RealRetryAt     string `json:"realRetryAt"`
-	RetryReason     string `json:"retryReason"`
-	OriginalReason  string `json:"originalReason"`
-}
-
-func recordsOf(t *testing.T, b *unstructured.Unstructured) []record {
-	t.Helper()
-	raw, _, _ := unstructured.NestedSlice(b.Object, "status", "backoffRetryStatus")
-	data, err := json.Marshal(raw)
-	require.NoError(t, err)
-	var out []record
-	require.NoError(t, json.Unmarshal(data, &out))
-	return out
-}
-
-// firstRecord is the first retry record, failing the test (not panicking: a panic ends
-// every story of the run) when there is none.
-func firstRecord(t *testing.T, b *unstructured.Unstructured) record {
-	t.Helper()
-	recs := recordsOf(t, b)
-	require.NotEmpty(t, recs, "no retry record")
-	return recs[0]
-}
-
-func ts(t *testing.T, s string) time.Time {
-	t.Helper()
-	v, err := time.Parse(time.RFC3339, s)
-	require.NoError(t, err, "time %q", s)
-	return v
-}
-
-func entryPhase(b *unstructured.Unstructured) string {
-	p, _, _ := unstructured.NestedString(b.Object, "status", "logSubCommandStatuses", "log-start", "phase")
-	return p
-}
-
-func entryFailedReason(b *unstructured.Unstructured) string {
-	conds, _, _ := unstructured.NestedSlice(b.Object, "status", "logSubCommandStatuses", "log-start", "conditions")
-	for _, c := range conds {
-		if m, ok := c.(map[string]any); ok && m["type"] == "Failed" {
-			r, _ := m["reason"].(string)
-			return r
-		}
-	}
-	return ""
-}
-
-func episodeClosed(b *unstructured.Unstructured) bool {
-	_, open := b.GetAnnotations()[retry.EpisodeAnnotation]
-	return !open
-}
-
-func gaveUp(b *unstructured.Unstructured) bool {
-	var ep retry.Episode
-	return json.Unmarshal([]byte(b.GetAnnotations()[retry.EpisodeAnnotation]), &ep) == nil && ep.GaveUp
-}
-
-// eventReasons lists the reasons of the Events about a Backup, oldest first.
-func eventReasons(t *testing.T, ns, name string) map[string]int {
-	t.Helper()
-	list := &eventsv1.EventList{}
-	require.NoError(t, env.Client.List(context.Background(), list, client.InNamespace(ns)))
-	out := map[string]int{}
-	for _, e := range list.Items {
-		if e.Regarding.Name == name && e.Regarding.Kind == "Backup" {
-			n := int(1)
-			if e.Series != nil {
-				n = int(e.Series.Count)
-			}
-			out[e.Reason] += n
-		}
-	}
-	return out
 }
 
 var quickPolicy = map[string]any{"minRetryDuration": "1s", "maxRetryTimes": int64(5), "retryTimeout": "1m"}

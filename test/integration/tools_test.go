@@ -28,6 +28,8 @@ import (
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/cmd/tidb-backup-guard/app"
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
+	"github.com/tidb-backup-guard/tidb-backup-guard/defaults/audit"
+	"github.com/tidb-backup-guard/tidb-backup-guard/defaults/nspolicy"
 	explainer "github.com/tidb-backup-guard/tidb-backup-guard/reconciler/explain"
 	"github.com/tidb-backup-guard/tidb-backup-guard/reconciler/retry"
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
@@ -261,7 +263,7 @@ spec:
 
 	type row struct{ Kind, Name, Problem, Fix, Result string }
 	rows := func(out string) []row {
-		var fs []app.Finding
+		var fs []audit.Finding
 		require.NoError(t, json.Unmarshal([]byte(out), &fs), out)
 		var rs []row
 		for _, f := range fs {
@@ -272,22 +274,22 @@ spec:
 	out, errOut, code := runTool(t, "audit", "-n", ns, "-o", "json")
 	assert.Equal(t, 1, code, "findings make audit fail: %s", errOut)
 	assert.ElementsMatch(t, []row{
-		{"Backup", "missing", app.ProblemMissing, "30s / 5 / 30m", ""},
-		{"Backup", "schema", app.ProblemSchemaDefaults, "30s / 5 / 30m", ""},
-		{"Backup", "malformed", app.ProblemMalformed, "", ""},
-		{"BackupSchedule", "daily", app.ProblemMissing, "30s / 5 / 30m", ""},
-		{"BackupSchedule", "weekly", app.ProblemDeletesLogBackup, "", ""},
+		{"Backup", "missing", audit.ProblemMissing, "30s / 5 / 30m", ""},
+		{"Backup", "schema", audit.ProblemSchemaDefaults, "30s / 5 / 30m", ""},
+		{"Backup", "malformed", audit.ProblemMalformed, "", ""},
+		{"BackupSchedule", "daily", audit.ProblemMissing, "30s / 5 / 30m", ""},
+		{"BackupSchedule", "weekly", audit.ProblemDeletesLogBackup, "", ""},
 	}, rows(out))
 
 	// --dry-run: the API server runs the apply and stores nothing.
 	out, errOut, code = runTool(t, "audit", "-n", ns, "--fix", "--dry-run", "-o", "json")
 	assert.Equal(t, 1, code, errOut)
 	assert.ElementsMatch(t, []row{
-		{"Backup", "missing", app.ProblemMissing, "30s / 5 / 30m", "would fix"},
-		{"Backup", "schema", app.ProblemSchemaDefaults, "30s / 5 / 30m", "would fix"},
-		{"Backup", "malformed", app.ProblemMalformed, "", "not fixable: edit the policy"},
-		{"BackupSchedule", "daily", app.ProblemMissing, "30s / 5 / 30m", "would fix"},
-		{"BackupSchedule", "weekly", app.ProblemDeletesLogBackup, "", notFixable},
+		{"Backup", "missing", audit.ProblemMissing, "30s / 5 / 30m", "would fix"},
+		{"Backup", "schema", audit.ProblemSchemaDefaults, "30s / 5 / 30m", "would fix"},
+		{"Backup", "malformed", audit.ProblemMalformed, "", "not fixable: edit the policy"},
+		{"BackupSchedule", "daily", audit.ProblemMissing, "30s / 5 / 30m", "would fix"},
+		{"BackupSchedule", "weekly", audit.ProblemDeletesLogBackup, "", notFixable},
 	}, rows(out))
 	for name, b := range before {
 		assert.Equal(t, b.GetResourceVersion(), fetch(t, ns, name).GetResourceVersion(), "dry run changed %s", name)
@@ -307,7 +309,7 @@ spec:
 			assert.Equal(t, logDefaults, policy(t, after, "spec"), name)
 			assertOnlyPolicyChanged(t, b, after, "spec", "backoffRetryPolicy")
 			assert.Equal(t, []string{"f:spec/f:backoffRetryPolicy/f:maxRetryTimes", "f:spec/f:backoffRetryPolicy/f:minRetryDuration",
-				"f:spec/f:backoffRetryPolicy/f:retryTimeout"}, ownedBy(t, after, app.AuditFieldManager), name)
+				"f:spec/f:backoffRetryPolicy/f:retryTimeout"}, ownedBy(t, after, audit.FieldManager), name)
 		default:
 			assert.Equal(t, b.GetResourceVersion(), after.GetResourceVersion(), "%s must be left alone", name)
 		}
@@ -320,8 +322,8 @@ spec:
 	// owner, audit passes.
 	out, _, code = runTool(t, "audit", "-n", ns, "-o", "json")
 	assert.Equal(t, 1, code)
-	assert.ElementsMatch(t, []row{{"Backup", "malformed", app.ProblemMalformed, "", ""},
-		{"BackupSchedule", "weekly", app.ProblemDeletesLogBackup, "", ""}}, rows(out))
+	assert.ElementsMatch(t, []row{{"Backup", "malformed", audit.ProblemMalformed, "", ""},
+		{"BackupSchedule", "weekly", audit.ProblemDeletesLogBackup, "", ""}}, rows(out))
 	assert.Contains(t, out, "tidb-operator#6320", "the detail names the upstream issue")
 	m := fetch(t, ns, "malformed")
 	require.NoError(t, unstructured.SetNestedField(m.Object, "1h", "spec", "backoffRetryPolicy", "minRetryDuration"))
@@ -339,14 +341,14 @@ spec:
 	snap := fetch(t, ns, "snapshot")
 	require.NoError(t, unstructured.SetNestedField(snap.Object, "log", "spec", "backupMode"))
 	require.NoError(t, env.Client.Update(ctx, snap))
-	findings, err := app.Audit(ctx, env.Client, ns, defaults.DefaultConfig())
+	findings, err := audit.Audit(ctx, env.Client, ns, defaults.DefaultConfig())
 	require.NoError(t, err)
 	require.Len(t, findings, 1)
 	require.Equal(t, "snapshot", findings[0].Name)
 	snap = fetch(t, ns, "snapshot")
 	snap.SetLabels(map[string]string{"touched": "yes"})
 	require.NoError(t, env.Client.Update(ctx, snap))
-	assert.False(t, app.Fix(ctx, env.Client, &findings[0], false))
+	assert.False(t, audit.Fix(ctx, env.Client, &findings[0], false))
 	assert.Contains(t, findings[0].Result, "the object changed since it was read")
 	_, found, _ := unstructured.NestedMap(fetch(t, ns, "snapshot").Object, "spec", "backoffRetryPolicy")
 	assert.False(t, found, "nothing applied on a stale read")
@@ -527,9 +529,9 @@ func TestNamespacePolicies(t *testing.T) {
 	cm.Data = map[string]string{teamA: "minRetryDuration: 2s\nmaxRetryTimes: seven", teamB: "retryTimeout: 1h"}
 	require.NoError(t, env.Client.Update(ctx, cm))
 	require.Eventually(t, func() bool {
-		return eventNoteOf(t, home, "ConfigMap", "policies", app.ReasonInvalidNamespacePolicy) != ""
+		return eventNoteOf(t, home, "ConfigMap", "policies", nspolicy.ReasonInvalidNamespacePolicy) != ""
 	}, 10*time.Second, 50*time.Millisecond)
-	assert.Contains(t, eventNoteOf(t, home, "ConfigMap", "policies", app.ReasonInvalidNamespacePolicy), "data["+teamA+"]")
+	assert.Contains(t, eventNoteOf(t, home, "ConfigMap", "policies", nspolicy.ReasonInvalidNamespacePolicy), "data["+teamA+"]")
 	assert.Contains(t, scrape(t, port), fmt.Sprintf(`tidb_backup_guard_namespace_policy_invalid{namespace=%q} 1`, teamA))
 	require.Eventually(t, func() bool {
 		return createLogProbe(t, teamB)["retryTimeout"] == "1h"

@@ -55,20 +55,6 @@ func get(t *testing.T, gvk schema.GroupVersionKind, ns, name string) *unstructur
 
 var logDefaults = map[string]any{"minRetryDuration": "30s", "maxRetryTimes": int64(5), "retryTimeout": "30m"}
 
-const logBackupYAML = `
-apiVersion: pingcap.com/v1alpha1
-kind: Backup
-metadata:
-  name: pitr
-spec:
-  backupMode: log
-  br:
-    cluster: basic
-  s3:
-    provider: aws
-    bucket: backups
-    prefix: pitr
-`
 
 func TestWebhooksThroughTheAPIServer(t *testing.T) {
 	startWebhooks(t)
@@ -76,7 +62,7 @@ func TestWebhooksThroughTheAPIServer(t *testing.T) {
 
 	t.Run("kubectl apply of a log Backup without a policy gets the log defaults", func(t *testing.T) {
 		ns := namespace(t)
-		_, stderr, err := env.Kubectl(ctx, logBackupYAML, "apply", "-n", ns, "-f", "-")
+		_, stderr, err := env.Kubectl(ctx, testenv.LogBackupYAML, "apply", "-n", ns, "-f", "-")
 		require.NoError(t, err, stderr)
 		assert.Contains(t, stderr, "Warning: spec.backoffRetryPolicy: defaulted all fields from the log-backup policy 30s / 5 / 30m")
 		assert.Equal(t, logDefaults, policy(t, get(t, testenv.BackupGVK, ns, "pitr"), "spec"))
@@ -84,7 +70,7 @@ func TestWebhooksThroughTheAPIServer(t *testing.T) {
 
 	t.Run("an empty policy gets schema defaults first, then the log defaults, with a warning", func(t *testing.T) {
 		ns := namespace(t)
-		_, stderr, err := env.Kubectl(ctx, logBackupYAML+"  backoffRetryPolicy: {}\n", "apply", "-n", ns, "-f", "-")
+		_, stderr, err := env.Kubectl(ctx, testenv.LogBackupYAML+"  backoffRetryPolicy: {}\n", "apply", "-n", ns, "-f", "-")
 		require.NoError(t, err, stderr)
 		assert.Contains(t, stderr, "Warning: spec.backoffRetryPolicy: replaced the CRD's snapshot defaults with the log-backup policy 30s / 5 / 30m")
 		assert.Equal(t, logDefaults, policy(t, get(t, testenv.BackupGVK, ns, "pitr"), "spec"))
@@ -92,7 +78,7 @@ func TestWebhooksThroughTheAPIServer(t *testing.T) {
 
 	t.Run("the opt-out annotation keeps the schema defaults", func(t *testing.T) {
 		ns := namespace(t)
-		manifest := strings.Replace(logBackupYAML, "  name: pitr\n", "  name: pitr\n  annotations:\n    tidb-backup-guard.io/keep-schema-defaults: \"true\"\n", 1)
+		manifest := strings.Replace(testenv.LogBackupYAML, "  name: pitr\n", "  name: pitr\n  annotations:\n    tidb-backup-guard.io/keep-schema-defaults: \"true\"\n", 1)
 		_, stderr, err := env.Kubectl(ctx, manifest+"  backoffRetryPolicy: {}\n", "apply", "-n", ns, "-f", "-")
 		require.NoError(t, err, stderr)
 		assert.NotContains(t, stderr, "Warning")
@@ -102,7 +88,7 @@ func TestWebhooksThroughTheAPIServer(t *testing.T) {
 
 	t.Run("a malformed policy is rejected with its field path", func(t *testing.T) {
 		ns := namespace(t)
-		bad := logBackupYAML + "  backoffRetryPolicy:\n    minRetryDuration: \"30\"\n"
+		bad := testenv.LogBackupYAML + "  backoffRetryPolicy:\n    minRetryDuration: \"30\"\n"
 		_, stderr, err := env.Kubectl(ctx, bad, "apply", "-n", ns, "-f", "-")
 		require.Error(t, err)
 		assert.Contains(t, stderr, `spec.backoffRetryPolicy.minRetryDuration: Invalid value: "30": must be a Go duration such as 30s or 5m (missing unit)`)
@@ -123,12 +109,12 @@ func TestWebhooksThroughTheAPIServer(t *testing.T) {
 
 	t.Run("snapshot Backups are untouched", func(t *testing.T) {
 		ns := namespace(t)
-		snap := strings.Replace(logBackupYAML, "backupMode: log", "backupMode: snapshot", 1)
+		snap := strings.Replace(testenv.LogBackupYAML, "backupMode: log", "backupMode: snapshot", 1)
 		_, stderr, err := env.Kubectl(ctx, snap, "apply", "-n", ns, "-f", "-")
 		require.NoError(t, err, stderr)
 		assert.Nil(t, policy(t, get(t, testenv.BackupGVK, ns, "pitr"), "spec"))
 
-		noMode := strings.Replace(strings.Replace(logBackupYAML, "  backupMode: log\n", "", 1), "name: pitr", "name: defaulted", 1)
+		noMode := strings.Replace(strings.Replace(testenv.LogBackupYAML, "  backupMode: log\n", "", 1), "name: pitr", "name: defaulted", 1)
 		_, stderr, err = env.Kubectl(ctx, noMode+"  backoffRetryPolicy: {}\n", "apply", "-n", ns, "-f", "-")
 		require.NoError(t, err, stderr)
 		got := get(t, testenv.BackupGVK, ns, "defaulted")
@@ -219,7 +205,7 @@ spec:
 
 	t.Run("server-side dry-run shows the defaults and stores nothing", func(t *testing.T) {
 		ns := namespace(t)
-		stdout, stderr, err := env.Kubectl(ctx, logBackupYAML, "apply", "-n", ns, "--dry-run=server", "-o", "json", "-f", "-")
+		stdout, stderr, err := env.Kubectl(ctx, testenv.LogBackupYAML, "apply", "-n", ns, "--dry-run=server", "-o", "json", "-f", "-")
 		require.NoError(t, err, stderr)
 		var out map[string]any
 		require.NoError(t, json.Unmarshal([]byte(stdout), &out))
@@ -281,7 +267,7 @@ func TestUpdateOfAnOldObjectWithABadPolicy(t *testing.T) {
 	ctx := t.Context()
 	ns := namespace(t)
 	// Created while no webhook is registered.
-	old, err := testenv.Object(logBackupYAML + "  backoffRetryPolicy:\n    minRetryDuration: \"1d\"\n")
+	old, err := testenv.Object(testenv.LogBackupYAML + "  backoffRetryPolicy:\n    minRetryDuration: \"1d\"\n")
 	require.NoError(t, err)
 	old.SetNamespace(ns)
 	require.NoError(t, env.Client.Create(ctx, old))
@@ -320,12 +306,12 @@ func TestWebhookIsReallyCalled(t *testing.T) {
 	s := startWebhooks(t)
 	ctx := t.Context()
 	ns := namespace(t)
-	existing, err := testenv.Object(strings.Replace(logBackupYAML, "name: pitr", "name: existing", 1))
+	existing, err := testenv.Object(strings.Replace(testenv.LogBackupYAML, "name: pitr", "name: existing", 1))
 	require.NoError(t, err)
 	existing.SetNamespace(ns)
 	require.NoError(t, env.Client.Create(ctx, existing))
 	require.NoError(t, s.Stop())
-	obj, err := testenv.Object(logBackupYAML)
+	obj, err := testenv.Object(testenv.LogBackupYAML)
 	require.NoError(t, err)
 	obj.SetNamespace(ns)
 	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tidb-backup-guard/tidb-backup-guard/certs"
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
+	"github.com/tidb-backup-guard/tidb-backup-guard/defaults/nspolicy"
 	"github.com/tidb-backup-guard/tidb-backup-guard/webhook"
 )
 
@@ -35,7 +36,7 @@ type App struct {
 	webhook  *webhook.Server
 	manager  manager.Manager
 	// nsPolicies watches the namespace-policies ConfigMap (nil: none configured).
-	nsPolicies *nsPolicyWatcher
+	nsPolicies *nspolicy.Watcher
 	now        func() time.Time
 }
 
@@ -80,7 +81,7 @@ func New(o *Options, log logr.Logger, hs ...Hook) (*App, error) {
 			return nil, fmt.Errorf("kubernetes client for namespace policies: %w", err)
 		}
 		np := defaults.NewNamespacePolicies(cfg)
-		a.nsPolicies = newNSPolicyWatcher(cs, ns, name, np, a.registry, log.WithName("namespace-policies"))
+		a.nsPolicies = nspolicy.New(cs, ns, name, np, a.registry, log.WithName("namespace-policies"))
 		policies = np
 	}
 	if o.has(ComponentWebhook) {

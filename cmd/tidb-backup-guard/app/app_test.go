@@ -158,7 +158,19 @@ func TestMainCommands(t *testing.T) {
 	assert.Equal(t, 0, Main([]string{"version"}, &out, &errOut))
 	assert.Contains(t, out.String(), "tidb-backup-guard ")
 	assert.Equal(t, 2, Main(nil, &out, &errOut))
+	assert.Contains(t, errOut.String(), "a command is required: audit, completion, explain, render-policies, serve, version")
+	errOut.Reset()
 	assert.Equal(t, 2, Main([]string{"frobnicate"}, &out, &errOut))
+	assert.Contains(t, errOut.String(), `unknown command "frobnicate"`)
+	out.Reset()
+	assert.Equal(t, 0, Main([]string{"completion", "bash"}, &out, &errOut))
+	assert.Contains(t, out.String(), "bash completion V2 for tidb-backup-guard")
+	out.Reset()
+	assert.Equal(t, 0, MainAs(PluginName, []string{"explain", "--help"}, &out, &errOut))
+	assert.Contains(t, out.String(), "kubectl backup-guard explain NAMESPACE/NAME | NAME [flags]")
+	for _, flag := range []string{"--non-retryable-errors", "--resume-hand-off", "--kernel-probe", "--log-backup-min-retry-duration"} {
+		assert.Contains(t, out.String(), flag, "explain binds serve's decision options")
+	}
 	errOut.Reset()
 	assert.Equal(t, 1, Main([]string{"serve", "--cert-dir", t.TempDir(), "--log-backup-min-retry-duration=30"}, &out, &errOut))
 	assert.Contains(t, errOut.String(), "must be a Go duration such as 30s or 5m (missing unit)")
@@ -179,7 +191,11 @@ func TestMainCommands(t *testing.T) {
 	}
 	errOut.Reset()
 	assert.Equal(t, 2, MainAs(PluginName, []string{"audit", "--dry-run"}, &out, &errOut), "--dry-run needs --fix")
-	assert.Contains(t, errOut.String(), "Usage: kubectl backup-guard audit")
+	assert.Contains(t, errOut.String(), "kubectl backup-guard audit: --dry-run: Invalid value: true: needs --fix")
+	assert.Contains(t, errOut.String(), "Run 'kubectl backup-guard audit --help' for usage.", "the plugin's display name")
+	errOut.Reset()
+	assert.Equal(t, 1, Main([]string{"audit", "--kubeconfig", filepath.Join(t.TempDir(), "absent")}, &out, &errOut), "a failure, not a usage error")
+	assert.Contains(t, errOut.String(), "tidb-backup-guard audit: load kubeconfig")
 	errOut.Reset()
 	assert.Equal(t, 2, Main([]string{"explain", "a", "b"}, &out, &errOut), "one Backup at a time")
 	errOut.Reset()
@@ -194,7 +210,7 @@ func TestMainCommands(t *testing.T) {
 
 	// render-policies: the CEL mode's objects; per-namespace policies are webhook mode's.
 	out.Reset()
-	assert.Equal(t, 0, Main([]string{"render-policies", "--namespace", "ops", "--log-backup-max-retries", "9", "--namespace-selector", "team=a"}, &out, &errOut))
+	assert.Equal(t, 0, Main([]string{"render-policies", "--params-namespace", "ops", "--log-backup-max-retries", "9", "--namespace-selector", "team=a"}, &out, &errOut))
 	for _, want := range []string{"kind: MutatingAdmissionPolicy\n", "kind: ValidatingAdmissionPolicyBinding\n", `maxRetryTimes: "9"`, "namespace: ops",
 		"namespaceSelector:\n      matchLabels:\n        team: a"} {
 		assert.Contains(t, out.String(), want)

@@ -2,11 +2,9 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
-	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -17,41 +15,36 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/spf13/cobra"
+
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
 )
 
 // toolOptions are what explain and audit share: the user's kubeconfig, like kubectl's
-// flags, and the server's policy options, which must match the server's for the tools to
-// decide as it does.
+// flags, and the output format.
 type toolOptions struct {
-	// name is how the user called the command (tidb-backup-guard, or kubectl backup-guard).
-	name       string
 	Kubeconfig string
 	Context    string
 	Namespace  string
 	Output     string
-	PolicyOptions
 }
 
-func newToolOptions(name string) *toolOptions {
-	return &toolOptions{name: name, Output: "text", PolicyOptions: NewOptions().PolicyOptions}
-}
+func newToolOptions() *toolOptions { return &toolOptions{Output: "text"} }
 
-func (o *toolOptions) addFlags(fs *pflag.FlagSet) {
+func (o *toolOptions) addFlags(c *cobra.Command) {
+	fs := c.Flags()
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config).")
 	fs.StringVar(&o.Context, "context", o.Context, "The kubeconfig context to use.")
 	fs.StringVarP(&o.Namespace, "namespace", "n", o.Namespace, "The namespace (default: the context's).")
 	fs.StringVarP(&o.Output, "output", "o", o.Output, "Output format: text or json.")
-	o.PolicyOptions.AddFlags(fs)
+	_ = c.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 }
 
 func (o *toolOptions) validate() field.ErrorList {
-	var errs field.ErrorList
 	if o.Output != "text" && o.Output != "json" {
-		errs = append(errs, field.NotSupported(field.NewPath("--output"), o.Output, []string{"text", "json"}))
+		return field.ErrorList{field.NotSupported(field.NewPath("--output"), o.Output, []string{"text", "json"})}
 	}
-	_, policyErrs := o.DefaultsConfig()
-	return append(errs, policyErrs...)
+	return nil
 }
 
 // clientConfig loads the kubeconfig as kubectl does.
@@ -85,11 +78,11 @@ func (o *toolOptions) client() (client.Client, string, *rest.Config, error) {
 	return c, ns, cfg, nil
 }
 
-// resolver returns the configuration the server would use: its defaults, with the
+// resolver returns the configuration the server would use with po: its defaults, with the
 // namespace overrides of --namespace-policies read once.
-func (o *toolOptions) resolver(ctx context.Context, c client.Reader, stderr io.Writer) (defaults.Config, defaults.Resolver, error) {
-	cfg, _ := o.DefaultsConfig()
-	ns, name, ok := o.namespacePolicies()
+func (o *toolOptions) resolver(ctx context.Context, c client.Reader, po *PolicyOptions, stderr io.Writer) (defaults.Config, defaults.Resolver, error) {
+	cfg, _ := po.DefaultsConfig()
+	ns, name, ok := po.namespacePolicies()
 	if !ok {
 		return cfg, cfg, nil
 	}
@@ -107,19 +100,4 @@ func (o *toolOptions) resolver(ctx context.Context, c client.Reader, stderr io.W
 			ns, name, errs.ToAggregate())
 	}
 	return cfg, np, nil
-}
-
-// parseFlags parses a command's flags. pflag, told to continue on errors, prints nothing
-// of them (only --help's usage); say what was wrong. ok is false when the command must
-// return code.
-func parseFlags(fs *pflag.FlagSet, args []string, stderr io.Writer, command string) (code int, ok bool) {
-	err := fs.Parse(args)
-	switch {
-	case err == nil:
-		return 0, true
-	case errors.Is(err, pflag.ErrHelp):
-		return 0, false
-	}
-	fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for the flags.\n", command, err, command)
-	return 2, false
 }

@@ -2,14 +2,17 @@ package app
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -23,16 +26,17 @@ var Version = "dev"
 // command to an underscore in the file name).
 const PluginName = "kubectl-backup_guard"
 
-const usage = `%[1]s: retry policy webhooks and retries for TiDB Operator log backups.
+// usageError is a mistake in how a command was called (exit code 2): a flag, an argument,
+// an option value.
+type usageError struct{ error }
 
-Usage:
-  %[1]s serve [flags]                 run the webhook server (and the reconciler)
-  %[1]s explain NAMESPACE/NAME        why a log backup is (not) retrying, and what happens next
-  %[1]s audit [-n NS] [--fix]         policies that are missing, CRD snapshot defaults, or malformed
-  %[1]s render-policies [flags]       the CEL mode: admission policies doing what the webhooks do
-  %[1]s version                       print the version
-  %[1]s COMMAND --help                list a command's flags
-`
+func (e usageError) Unwrap() error { return e.error }
+
+// exitCode ends a command with a code and nothing more to say: what there was to say is
+// printed (audit's findings left unfixed, a server that stopped with an error it logged).
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 // Main runs the command line and returns the process exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
@@ -40,64 +44,118 @@ func Main(args []string, stdout, stderr io.Writer) int {
 }
 
 // MainAs runs the command line under the name the user called it by (the program's file
-// name: as PluginName, it is "kubectl backup-guard").
+// name: as PluginName, it is "kubectl backup-guard"). Exit codes: 0, 1 for a failure, 2
+// for a command called wrongly. Errors are printed once, here, after the command's path.
 func MainAs(program string, args []string, stdout, stderr io.Writer) int {
-	name := program
-	if program == PluginName {
-		name = "kubectl backup-guard"
-	}
-	if len(args) == 0 {
-		fmt.Fprintf(stderr, usage, name)
-		return 2
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	switch args[0] {
-	case "version":
-		fmt.Fprintf(stdout, "tidb-backup-guard %s (%s)\n", Version, runtime.Version())
+	root := NewCommand(program)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	c, err := root.ExecuteContextC(ctx)
+	if err == nil {
 		return 0
-	case "serve":
-		return serve(args[1:], stderr)
-	case "explain":
-		return explain(ctx, args[1:], stdout, stderr, newToolOptions(name))
-	case "audit":
-		return audit(ctx, args[1:], stdout, stderr, newToolOptions(name))
-	case "render-policies":
-		return renderPolicies(args[1:], stdout, stderr, name)
-	case "help", "-h", "--help":
-		fmt.Fprintf(stdout, usage, name)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "unknown command %q\n\n", args[0])
-		fmt.Fprintf(stderr, usage, name)
+	}
+	var code exitCode
+	if errors.As(err, &code) {
+		return int(code)
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", c.CommandPath(), err)
+	if errors.As(err, new(usageError)) || strings.HasPrefix(err.Error(), "unknown command") {
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", c.CommandPath())
 		return 2
+	}
+	return 1
+}
+
+// NewCommand is the command tree: serve, explain, audit, render-policies, version, and
+// cobra's completion. program is the file name it runs as; as PluginName it shows as
+// "kubectl backup-guard" (kubectl's plugin display name).
+func NewCommand(program string) *cobra.Command {
+	root := &cobra.Command{
+		Use:   program,
+		Short: "Retry policy webhooks and retries for TiDB Operator log backups",
+		Long: "tidb-backup-guard serves the retry-policy webhooks for TiDB Operator Backups (the log-backup defaults " +
+			"30s / 5 / 30m, and precise errors for malformed policies) and retries failed log backup commands under " +
+			"that policy. Its tools explain and audit read a cluster with your kubeconfig.",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		// No command is a mistake, not a request for help.
+		Args: cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unknown command %q for %q", args[0], c.CommandPath())
+			}
+			return usageError{errors.New("a command is required: " + strings.Join(commandNames(c), ", "))}
+		},
+	}
+	if program == PluginName {
+		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl backup-guard"}
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(serveCommand(), explainCommand(), auditCommand(), renderPoliciesCommand(), versionCommand())
+	return root
+}
+
+func commandNames(c *cobra.Command) []string {
+	var names []string
+	for _, sub := range c.Commands() {
+		if sub.IsAvailableCommand() {
+			names = append(names, sub.Name())
+		}
+	}
+	return names
+}
+
+// exactArgs is cobra.ExactArgs as a usage error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(c, args); err != nil {
+			return usageError{err}
+		}
+		return nil
 	}
 }
 
-func serve(args []string, stderr io.Writer) int {
-	opts, zapOpts, fs := ServeFlags()
-	fs.SetOutput(stderr)
-	if code, ok := parseFlags(fs, args, stderr, "tidb-backup-guard serve"); !ok {
-		return code
+func versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  exactArgs(0),
+		Run: func(c *cobra.Command, _ []string) {
+			fmt.Fprintf(c.OutOrStdout(), "tidb-backup-guard %s (%s)\n", Version, runtime.Version())
+		},
 	}
-	opts.BindEnv(fs, os.Getenv)
+}
 
-	log := capVerbosity(zap.New(zap.UseFlagOptions(zapOpts)))
-	ctrl.SetLogger(log)
-	a, err := New(opts, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "tidb-backup-guard: %v\n", err)
-		return 1
+func serveCommand() *cobra.Command {
+	opts, zapOpts, fs := ServeFlags()
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the webhook server and the reconciler",
+		Long: "Run the webhook server (the mutating and validating webhooks) and the reconciler, as --components " +
+			"selects. Flags win over environment variables, which win over the built-in values.",
+		Args: exactArgs(0),
+		RunE: func(c *cobra.Command, _ []string) error {
+			opts.BindEnv(c.Flags(), os.Getenv)
+			log := capVerbosity(zap.New(zap.UseFlagOptions(zapOpts)))
+			ctrl.SetLogger(log)
+			a, err := New(opts, log)
+			if err != nil {
+				return err
+			}
+			log.Info("Starting", "version", Version)
+			if err := a.Start(c.Context()); err != nil {
+				log.Error(err, "Stopped with an error")
+				return exitCode(1)
+			}
+			log.Info("Stopped")
+			return nil
+		},
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	log.Info("Starting", "version", Version)
-	if err := a.Start(ctx); err != nil {
-		log.Error(err, "Stopped with an error")
-		return 1
-	}
-	log.Info("Stopped")
-	return 0
+	c.Flags().AddFlagSet(fs)
+	return c
 }
 
 // ServeFlags returns the flag set of "serve" with the options and logging options it

@@ -50,9 +50,8 @@ type Options struct {
 	ServerOptions
 	WebhookOptions
 	CertOptions
-	PolicyOptions
+	DecisionOptions
 	ReconcilerOptions
-	KernelOptions
 
 	// envErrs are environment variables that did not parse (BindEnv), reported by
 	// Validate beside every other problem.
@@ -122,7 +121,21 @@ type PolicyOptions struct {
 	NamespacePolicies string
 }
 
-// ReconcilerOptions configure the reconciler.
+// DecisionOptions are everything that changes what the reconciler decides. serve and
+// explain bind this one struct, so that explain, given the server's flags, decides as the
+// server does.
+type DecisionOptions struct {
+	PolicyOptions
+	KernelOptions
+	// NonRetryableErrors are failure substrings the reconciler does not retry.
+	NonRetryableErrors []string
+	// ResumeHandOff says whether a running log backup paused by an error may be handed to
+	// TiDB Operator for log-resume: ResumeHandOffAuto (whether its Backup CRD has
+	// spec.logSubcommand, which came with log-pause and log-resume), "on" or "off".
+	ResumeHandOff string
+}
+
+// ReconcilerOptions configure the reconciler's running: leadership, scope, pace, mode.
 type ReconcilerOptions struct {
 	// LeaderElect makes only one replica run the reconciler.
 	LeaderElect bool
@@ -136,8 +149,6 @@ type ReconcilerOptions struct {
 	// (its cache watches only them); empty: every namespace. One server per tenant can
 	// then enforce each tenant's own settings.
 	WatchNamespaces []string
-	// NonRetryableErrors are failure substrings the reconciler does not retry.
-	NonRetryableErrors []string
 	// WriteGuardLimit writes of one Backup in a burst, refilled over WriteGuardWindow,
 	// before the reconciler stops writing it for WriteGuardCooldown (a write loop's
 	// last line of defence); a limit of 0 turns the guard off.
@@ -152,10 +163,6 @@ type ReconcilerOptions struct {
 	// Mode is ReconcilerModeEnforce, or ReconcilerModeShadow: decide and report (Would*
 	// Events, metrics), write nothing.
 	Mode string
-	// ResumeHandOff says whether a running log backup paused by an error may be handed to
-	// TiDB Operator for log-resume: ResumeHandOffAuto (whether its Backup CRD has
-	// spec.logSubcommand, which came with log-pause and log-resume), "on" or "off".
-	ResumeHandOff string
 }
 
 // KernelOptions configure the kernel probe (the reconciler's reads of PD).
@@ -202,28 +209,30 @@ func NewOptions() *Options {
 				CertSettle:           5 * time.Second,
 			},
 		},
-		PolicyOptions: PolicyOptions{
-			MinRetryDuration:      defaults.FormatDuration(d.MinRetryDuration),
-			MaxRetries:            d.MaxRetryTimes,
-			RetryTimeout:          defaults.FormatDuration(d.RetryTimeout),
-			ReplaceSchemaDefaults: true,
+		DecisionOptions: DecisionOptions{
+			PolicyOptions: PolicyOptions{
+				MinRetryDuration:      defaults.FormatDuration(d.MinRetryDuration),
+				MaxRetries:            d.MaxRetryTimes,
+				RetryTimeout:          defaults.FormatDuration(d.RetryTimeout),
+				ReplaceSchemaDefaults: true,
+			},
+			KernelOptions: KernelOptions{
+				KernelPDEndpoint:    kernel.DefaultEndpointTemplate,
+				KernelProbeTimeout:  kernel.DefaultTimeout,
+				KernelProbeCacheTTL: kernel.DefaultCacheTTL,
+			},
+			NonRetryableErrors: slices.Clone(retry.DefaultNonRetryable),
+			ResumeHandOff:      ResumeHandOffAuto,
 		},
 		ReconcilerOptions: ReconcilerOptions{
 			LeaderElectionID:        "tidb-backup-guard-reconciler",
 			MaxConcurrentReconciles: 4,
-			NonRetryableErrors:      slices.Clone(retry.DefaultNonRetryable),
 			WriteGuardLimit:         reconciler.DefaultWriteGuardLimit,
 			WriteGuardWindow:        reconciler.DefaultWriteGuardWindow,
 			WriteGuardCooldown:      reconciler.DefaultWriteGuardCooldown,
 			WatchInterval:           reconciler.DefaultWatchInterval,
 			CheckpointLagWarning:    reconciler.DefaultLagWarning,
-			ResumeHandOff:           ResumeHandOffAuto,
 			Mode:                    ReconcilerModeEnforce,
-		},
-		KernelOptions: KernelOptions{
-			KernelPDEndpoint:    kernel.DefaultEndpointTemplate,
-			KernelProbeTimeout:  kernel.DefaultTimeout,
-			KernelProbeCacheTTL: kernel.DefaultCacheTTL,
 		},
 	}
 }
@@ -243,9 +252,32 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.ServerOptions.AddFlags(fs)
 	o.WebhookOptions.AddFlags(fs)
 	o.CertOptions.AddFlags(fs)
-	o.PolicyOptions.AddFlags(fs)
+	o.DecisionOptions.AddFlags(fs)
 	o.ReconcilerOptions.AddFlags(fs)
+}
+
+// AddFlags registers the options that change a decision (serve's and explain's).
+func (o *DecisionOptions) AddFlags(fs *pflag.FlagSet) {
+	o.PolicyOptions.AddFlags(fs)
+	fs.StringSliceVar(&o.NonRetryableErrors, "non-retryable-errors", o.NonRetryableErrors,
+		"Substrings of a failure's reason or message that retrying cannot fix (case-insensitive); an empty value retries everything.")
+	fs.StringVar(&o.ResumeHandOff, "resume-hand-off", o.ResumeHandOff,
+		"Whether a log backup paused by an error is handed to TiDB Operator for log-resume: auto (if its Backup CRD has spec.logSubcommand, as from v1.6.1), on or off (only record and alert).")
 	o.KernelOptions.AddFlags(fs)
+}
+
+// Validate checks the options that change a decision: the policy, the kernel probe, the
+// hand-off.
+func (o *DecisionOptions) Validate(fldPath *field.Path) field.ErrorList {
+	errs := o.KernelOptions.Validate(fldPath)
+	switch o.ResumeHandOff {
+	case ResumeHandOffAuto, ResumeHandOffOn, ResumeHandOffOff:
+	default:
+		errs = append(errs, field.NotSupported(fldPath.Child("--resume-hand-off"), o.ResumeHandOff,
+			[]string{ResumeHandOffAuto, ResumeHandOffOn, ResumeHandOffOff}))
+	}
+	_, policyErrs := o.DefaultsConfig()
+	return append(errs, policyErrs...)
 }
 
 func (o *ServerOptions) AddFlags(fs *pflag.FlagSet) {
@@ -306,8 +338,6 @@ func (o *ReconcilerOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", o.MaxConcurrentReconciles, "Backups reconciled in parallel.")
 	fs.StringSliceVar(&o.WatchNamespaces, "watch-namespaces", o.WatchNamespaces,
 		"Reconcile only the Backups of these namespaces (comma-separated); empty: every namespace.")
-	fs.StringSliceVar(&o.NonRetryableErrors, "non-retryable-errors", o.NonRetryableErrors,
-		"Substrings of a failure's reason or message that retrying cannot fix (case-insensitive); an empty value retries everything.")
 	fs.IntVar(&o.WriteGuardLimit, "write-guard-limit", o.WriteGuardLimit,
 		"Writes of one Backup allowed in a burst before the reconciler stops writing it (a write loop's last line of defence); 0 turns the guard off.")
 	fs.DurationVar(&o.WriteGuardWindow, "write-guard-window", o.WriteGuardWindow, "How long the write guard takes to allow --write-guard-limit writes again.")
@@ -318,8 +348,6 @@ func (o *ReconcilerOptions) AddFlags(fs *pflag.FlagSet) {
 		"Checkpoint lag of a running log backup past which it gets a CheckpointLagging Warning Event (and a CheckpointCaughtUp Normal one when it recovers).")
 	fs.StringVar(&o.Mode, "reconciler-mode", o.Mode,
 		"enforce: retry log backups; shadow: decide as usual but only report what would be done (Would* Events and metrics), writing nothing to Backups and deleting no Job.")
-	fs.StringVar(&o.ResumeHandOff, "resume-hand-off", o.ResumeHandOff,
-		"Whether a log backup paused by an error is handed to TiDB Operator for log-resume: auto (if its Backup CRD has spec.logSubcommand, as from v1.6.1), on or off (only record and alert).")
 }
 
 func (o *KernelOptions) AddFlags(fs *pflag.FlagSet) {
@@ -385,14 +413,12 @@ func (o *Options) Validate() field.ErrorList {
 		errs = append(errs, o.WebhookOptions.Validate(nil)...)
 		errs = append(errs, o.CertOptions.Validate(nil)...)
 	} else {
-		// Checked whatever runs, as before the split: a bad value is a bad value.
+		// Checked whatever runs: a bad value is a bad value.
 		errs = append(errs, o.WebhookOptions.Validate(nil)...)
 		errs = append(errs, o.CertOptions.validateMode(nil)...)
 	}
 	errs = append(errs, o.ReconcilerOptions.Validate(nil, o.has(ComponentReconciler))...)
-	errs = append(errs, o.KernelOptions.Validate(nil)...)
-	_, policyErrs := o.DefaultsConfig()
-	return append(errs, policyErrs...)
+	return append(errs, o.DecisionOptions.Validate(nil)...)
 }
 
 func (o *ServerOptions) Validate(fldPath *field.Path) field.ErrorList {
@@ -482,12 +508,6 @@ func (o *ReconcilerOptions) Validate(fldPath *field.Path, runs bool) field.Error
 	}
 	if o.WatchInterval <= 0 {
 		errs = append(errs, field.Invalid(fldPath.Child("--watch-interval"), o.WatchInterval.String(), "must be greater than 0"))
-	}
-	switch o.ResumeHandOff {
-	case ResumeHandOffAuto, ResumeHandOffOn, ResumeHandOffOff:
-	default:
-		errs = append(errs, field.NotSupported(fldPath.Child("--resume-hand-off"), o.ResumeHandOff,
-			[]string{ResumeHandOffAuto, ResumeHandOffOn, ResumeHandOffOff}))
 	}
 	if o.CheckpointLagWarning <= 0 {
 		errs = append(errs, field.Invalid(fldPath.Child("--checkpoint-lag-warning"), o.CheckpointLagWarning.String(), "must be greater than 0"))

@@ -1,4 +1,4 @@
-package app
+package audit
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/spf13/pflag"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -18,10 +17,10 @@ import (
 	"github.com/tidb-backup-guard/tidb-backup-guard/defaults"
 )
 
-// AuditFieldManager owns the policy fields audit --fix writes (server-side apply).
-const AuditFieldManager = "tidb-backup-guard-audit"
+// FieldManager owns the policy fields Fix writes (server-side apply).
+const FieldManager = "tidb-backup-guard-audit"
 
-// Problems audit reports.
+// Problems Audit reports.
 const (
 	ProblemMissing        = "missing-policy"
 	ProblemSchemaDefaults = "schema-defaults"
@@ -31,7 +30,7 @@ const (
 	ProblemDeletesLogBackup = "deletes-log-backup"
 )
 
-// Finding is one policy audit reports.
+// Finding is one policy Audit reports.
 type Finding struct {
 	Kind      string `json:"kind"`
 	Namespace string `json:"namespace"`
@@ -51,82 +50,11 @@ type Finding struct {
 	pathParts       []string
 }
 
-var (
-	backupGVK         = schema.GroupVersionKind{Group: "pingcap.com", Version: "v1alpha1", Kind: "Backup"}
-	backupScheduleGVK = schema.GroupVersionKind{Group: "pingcap.com", Version: "v1alpha1", Kind: "BackupSchedule"}
-)
-
-// audit lists the Backups and BackupSchedules whose policy is missing on a log backup,
-// holds the CRD's snapshot defaults on a log backup, or is malformed, and the
-// BackupSchedules whose maxBackups clean-up deletes their own log backup; with --fix it
-// applies what the mutating webhook would have (server-side apply, the policy fields
-// only). The exit code is 1 while something found is left unfixed.
-func audit(ctx context.Context, args []string, stdout, stderr io.Writer, o *toolOptions) int {
-	fs := pflag.NewFlagSet("audit", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	o.addFlags(fs)
-	allNamespaces := false
-	fs.BoolVarP(&allNamespaces, "all-namespaces", "A", allNamespaces, "Audit every namespace (the default unless -n is given).")
-	fix, dryRun := false, false
-	fs.BoolVar(&fix, "fix", fix, "Apply the log defaults the mutating webhook would have applied, as field manager "+AuditFieldManager+".")
-	fs.BoolVar(&dryRun, "dry-run", dryRun, "With --fix: show what would change (server-side dry run), change nothing.")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: %s audit [-n NAMESPACE | -A] [--fix [--dry-run]] [-o json]\n\n%s", o.name, fs.FlagUsages())
-	}
-	if code, ok := parseFlags(fs, args, stderr, o.name+" audit"); !ok {
-		return code
-	}
-	if errs := o.validate(); len(errs) > 0 || fs.NArg() > 0 || (dryRun && !fix) {
-		if len(errs) > 0 {
-			fmt.Fprintf(stderr, "%s audit: %v\n", o.name, errs.ToAggregate())
-		} else {
-			fs.Usage()
-		}
-		return 2
-	}
-	c, _, _, err := o.client()
-	if err != nil {
-		fmt.Fprintf(stderr, "%s audit: %v\n", o.name, err)
-		return 1
-	}
-	_, policies, err := o.resolver(ctx, c, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s audit: %v\n", o.name, err)
-		return 1
-	}
-	ns := o.Namespace
-	if allNamespaces {
-		ns = ""
-	}
-	findings, err := Audit(ctx, c, ns, policies)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s audit: %v\n", o.name, err)
-		return 1
-	}
-	left := len(findings)
-	if fix {
-		left = 0
-		for i := range findings {
-			if !Fix(ctx, c, &findings[i], dryRun) {
-				left++
-			}
-		}
-	}
-	if err := writeFindings(stdout, findings, fix, o.Output); err != nil {
-		fmt.Fprintf(stderr, "%s audit: %v\n", o.name, err)
-		return 1
-	}
-	if left > 0 {
-		return 1
-	}
-	return 0
-}
-
 // Audit finds the problem policies in a namespace ("" for all), judged with the
 // configuration each namespace has (policies).
 func Audit(ctx context.Context, c client.Reader, namespace string, policies defaults.Resolver) ([]Finding, error) {
 	var out []Finding
-	for _, gvk := range []schema.GroupVersionKind{backupGVK, backupScheduleGVK} {
+	for _, gvk := range []schema.GroupVersionKind{defaults.BackupGVK, defaults.BackupScheduleGVK} {
 		list := &unstructured.UnstructuredList{}
 		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 		if err := c.List(ctx, list, client.InNamespace(namespace)); err != nil {
@@ -154,7 +82,7 @@ func auditObject(u *unstructured.Unstructured, kind string, cfg defaults.Config)
 		log  bool
 	}
 	var at []policyAt
-	if kind == backupGVK.Kind {
+	if kind == defaults.BackupGVK.Kind {
 		mode, _, _ := unstructured.NestedString(u.Object, "spec", "backupMode")
 		at = append(at, policyAt{[]string{"spec", defaults.FieldPolicy}, mode == defaults.BackupModeLog})
 	} else {
@@ -165,7 +93,7 @@ func auditObject(u *unstructured.Unstructured, kind string, cfg defaults.Config)
 		}
 	}
 	var out []Finding
-	if kind == backupScheduleGVK.Kind && !keep {
+	if kind == defaults.BackupScheduleGVK.Kind && !keep {
 		if err := defaults.ScheduleRetentionOf(u.Object); err != nil {
 			out = append(out, Finding{Kind: kind, Namespace: u.GetNamespace(), Name: u.GetName(), Path: err.Field,
 				Problem: ProblemDeletesLogBackup, Detail: err.Detail})
@@ -208,7 +136,7 @@ func auditObject(u *unstructured.Unstructured, kind string, cfg defaults.Config)
 // describe writes a policy as "30s / 5 / 30m", "-" for an absent field.
 func describe(f defaults.Fields) string {
 	parts := make([]string, 0, 3)
-	for _, name := range []string{defaults.FieldMinRetryDuration, defaults.FieldMaxRetryTimes, defaults.FieldRetryTimeout} {
+	for _, name := range defaults.PolicyFields {
 		if v := f.Value(name); v != nil {
 			parts = append(parts, fmt.Sprint(v))
 		} else {
@@ -222,7 +150,7 @@ func describe(f defaults.Fields) string {
 // the policy's three fields and the resourceVersion that was audited, so a changed object
 // is never fixed on stale grounds (the API server answers Conflict; audit again). Fields
 // other managers own keep their values; ownership of the three fields moves to
-// AuditFieldManager (forced: the schema default was written under the creator's name).
+// FieldManager (forced: the schema default was written under the creator's name).
 // It reports whether the finding is dealt with.
 func Fix(ctx context.Context, c client.Client, f *Finding, dryRun bool) bool {
 	if f.Fix == "" {
@@ -232,9 +160,9 @@ func Fix(ctx context.Context, c client.Client, f *Finding, dryRun bool) bool {
 		}
 		return false
 	}
-	gvk := backupGVK
-	if f.Kind == backupScheduleGVK.Kind {
-		gvk = backupScheduleGVK
+	gvk := defaults.BackupGVK
+	if f.Kind == defaults.BackupScheduleGVK.Kind {
+		gvk = defaults.BackupScheduleGVK
 	}
 	ac := &unstructured.Unstructured{}
 	ac.SetGroupVersionKind(gvk)
@@ -242,14 +170,14 @@ func Fix(ctx context.Context, c client.Client, f *Finding, dryRun bool) bool {
 	ac.SetName(f.Name)
 	ac.SetResourceVersion(f.resourceVersion)
 	policy := map[string]any{}
-	for _, name := range []string{defaults.FieldMinRetryDuration, defaults.FieldMaxRetryTimes, defaults.FieldRetryTimeout} {
+	for _, name := range defaults.PolicyFields {
 		policy[name] = f.apply.Value(name)
 	}
 	if err := unstructured.SetNestedField(ac.Object, policy, f.pathParts...); err != nil {
 		f.Result = "failed: " + err.Error()
 		return false
 	}
-	opts := []client.ApplyOption{client.FieldOwner(AuditFieldManager), client.ForceOwnership}
+	opts := []client.ApplyOption{client.FieldOwner(FieldManager), client.ForceOwnership}
 	if dryRun {
 		opts = append(opts, client.DryRunAll)
 	}
@@ -269,7 +197,8 @@ func Fix(ctx context.Context, c client.Client, f *Finding, dryRun bool) bool {
 	return true
 }
 
-func writeFindings(w io.Writer, findings []Finding, fix bool, output string) error {
+// Write prints findings as a table (with their results when fix), or as JSON.
+func Write(w io.Writer, findings []Finding, fix bool, output string) error {
 	if output == "json" {
 		if findings == nil {
 			findings = []Finding{}

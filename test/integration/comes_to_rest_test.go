@@ -16,16 +16,6 @@ import (
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
 )
 
-func failedCondition(b *unstructured.Unstructured) map[string]any {
-	conds, _, _ := unstructured.NestedSlice(b.Object, "status", "logSubCommandStatuses", "log-start", "conditions")
-	for _, c := range conds {
-		if m, ok := c.(map[string]any); ok && m["type"] == "Failed" {
-			return m
-		}
-	}
-	return nil
-}
-
 // Issue 14: a log-start that fails once status.commitTs is set is decided once. Before
 // the fix, either story below made the reconciler rewrite the Backup ~80 times a second
 // with self-nesting messages; settled() is what sees it.
@@ -141,12 +131,4 @@ func TestWriteGuardStopsAForcedLoop(t *testing.T) {
 	settled(t, op, map[string]int{"calm": 1, "fought": 0})
 	assert.Equal(t, 1, eventReasons(t, op.Namespace, "fought")[reconciler.ReasonWritesSuspended], "reported once")
 	assert.Equal(t, 1, metric(t, metrics, `tidb_backup_guard_write_guard_suspensions_total{namespace="`+op.Namespace+`"}`))
-}
-
-// metric reads one counter sample from the server's /metrics (metricValue).
-func metric(t *testing.T, addr, series string) int {
-	t.Helper()
-	v, ok := metricValue(t, addr, series)
-	require.True(t, ok, "no %s in the server's /metrics", series)
-	return int(v)
 }

@@ -1,4 +1,4 @@
-package app
+package nspolicy
 
 import (
 	"context"
@@ -24,13 +24,14 @@ import (
 // when some entry cannot be used (the namespace keeps its last good policy).
 const ReasonInvalidNamespacePolicy = "InvalidNamespacePolicy"
 
-// nsPolicyWatcher keeps a defaults.NamespacePolicies in step with its ConfigMap.
+// Watcher keeps a defaults.NamespacePolicies in step with its ConfigMap, and reports an
+// entry it cannot use (Event, metrics, log) once per change.
 //
 // A ConfigMap, not namespace annotations: the server then reads one object in its own
 // namespace (a Role, not a ClusterRole to read every Namespace), the whole set of
 // overrides is reviewed and versioned as one file, and the webhook, which otherwise
 // needs no API access, watches a single object.
-type nsPolicyWatcher struct {
+type Watcher struct {
 	namespace, name string
 	policies        *defaults.NamespacePolicies
 	client          kubernetes.Interface
@@ -43,9 +44,11 @@ type nsPolicyWatcher struct {
 	reported string // the errors last reported, to tell each problem once
 }
 
-func newNSPolicyWatcher(client kubernetes.Interface, namespace, name string, policies *defaults.NamespacePolicies,
-	reg prometheus.Registerer, log logr.Logger) *nsPolicyWatcher {
-	w := &nsPolicyWatcher{
+// New returns a Watcher of the ConfigMap namespace/name feeding policies; its metrics are
+// registered with reg.
+func New(client kubernetes.Interface, namespace, name string, policies *defaults.NamespacePolicies,
+	reg prometheus.Registerer, log logr.Logger) *Watcher {
+	w := &Watcher{
 		namespace: namespace, name: name, policies: policies, client: client, log: log,
 		invalid: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tidb_backup_guard_namespace_policy_invalid",
@@ -60,8 +63,8 @@ func newNSPolicyWatcher(client kubernetes.Interface, namespace, name string, pol
 	return w
 }
 
-// Start watches the ConfigMap until ctx is done.
-func (w *nsPolicyWatcher) Start(ctx context.Context) error {
+// Start watches the ConfigMap until ctx is done (a manager.Runnable).
+func (w *Watcher) Start(ctx context.Context) error {
 	lw := cache.NewFilteredListWatchFromClient(w.client.CoreV1().RESTClient(), "configmaps", w.namespace,
 		func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", w.name).String()
@@ -91,13 +94,13 @@ func (w *nsPolicyWatcher) Start(ctx context.Context) error {
 }
 
 // Synced reports whether the ConfigMap was read (or found absent) at least once.
-func (w *nsPolicyWatcher) Synced() bool {
+func (w *Watcher) Synced() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.synced != nil && w.synced()
 }
 
-func (w *nsPolicyWatcher) apply(o any, recorder events.EventRecorder) {
+func (w *Watcher) apply(o any, recorder events.EventRecorder) {
 	cm, ok := o.(*corev1.ConfigMap)
 	if !ok {
 		return
@@ -125,7 +128,7 @@ func (w *nsPolicyWatcher) apply(o any, recorder events.EventRecorder) {
 	w.reported = msg
 	w.rejected.Inc()
 	recorder.Eventf(cm, nil, corev1.EventTypeWarning, ReasonInvalidNamespacePolicy, "Load",
-		"entries not applied, their namespaces keep their last good policy: %s", truncateNote(msg))
+		"entries not applied, their namespaces keep their last good policy: %s", defaults.Truncate(msg, maxNote))
 }
 
 // errKey returns the key of a data[<key>] path.
@@ -138,10 +141,5 @@ func errKey(path string) (string, bool) {
 	return key, ok
 }
 
-// truncateNote keeps an Event's note within the API's 1 kB limit.
-func truncateNote(s string) string {
-	if len(s) > 1000 {
-		return s[:1000] + "..."
-	}
-	return s
-}
+// maxNote keeps an Event's note within the API's 1 kB limit.
+const maxNote = 1000
