@@ -19,13 +19,10 @@ func (s *Webhooks) mutateBackup(_ context.Context, req *request[backupView]) (ad
 	if req.Operation != admissionv1.Create {
 		return allowed(nil), nil
 	}
-	if err := expectKind(req.Kind, kindBackup); err != nil {
+	obj, err := objectOf(req, kindBackup)
+	if err != nil {
 		return admission.Response{}, err
 	}
-	if req.Object == nil {
-		return admission.Response{}, errNoObject
-	}
-	obj := req.Object
 	if obj.Spec.BackupMode != backupModeLog {
 		return allowed(nil), nil
 	}
@@ -38,13 +35,10 @@ func (s *Webhooks) validateBackup(_ context.Context, req *request[backupView]) (
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
 		return allowed(nil), nil
 	}
-	if err := expectKind(req.Kind, kindBackup); err != nil {
+	obj, err := objectOf(req, kindBackup)
+	if err != nil {
 		return admission.Response{}, err
 	}
-	if req.Object == nil {
-		return admission.Response{}, errNoObject
-	}
-	obj := req.Object
 	var old *any
 	if req.Operation == admissionv1.Update {
 		if req.OldObject == nil {

@@ -60,6 +60,18 @@ const (
 	backupModeLog = "log"
 )
 
+// objectOf is the request's object, once its kind is the expected one: a request for
+// another kind, or without an object, is an error.
+func objectOf[V any](req *request[V], kind string) (*V, error) {
+	if err := expectKind(req.Kind, kind); err != nil {
+		return nil, err
+	}
+	if req.Object == nil {
+		return nil, errNoObject
+	}
+	return req.Object, nil
+}
+
 // expectKind rejects a request for another kind: a webhook configuration that routes
 // other objects here is a mistake worth surfacing, not something to guess about.
 func expectKind(gvk metav1.GroupVersionKind, kind string) error {

@@ -34,13 +34,10 @@ func (s *Webhooks) mutateSchedule(_ context.Context, req *request[scheduleView])
 	if req.Operation != admissionv1.Create {
 		return allowed(nil), nil
 	}
-	if err := expectKind(req.Kind, kindBackupSchedule); err != nil {
+	obj, err := objectOf(req, kindBackupSchedule)
+	if err != nil {
 		return admission.Response{}, err
 	}
-	if req.Object == nil {
-		return admission.Response{}, errNoObject
-	}
-	obj := req.Object
 	tmpl := obj.Spec.LogBackupTemplate
 	if tmpl == nil {
 		return allowed(nil), nil
@@ -62,13 +59,11 @@ func (s *Webhooks) validateSchedule(_ context.Context, req *request[scheduleView
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
 		return allowed(nil), nil
 	}
-	if err := expectKind(req.Kind, kindBackupSchedule); err != nil {
+	obj, err := objectOf(req, kindBackupSchedule)
+	if err != nil {
 		return admission.Response{}, err
 	}
-	if req.Object == nil {
-		return admission.Response{}, errNoObject
-	}
-	obj, oldObj := req.Object, &scheduleView{}
+	oldObj := &scheduleView{}
 	isUpdate := req.Operation == admissionv1.Update
 	if isUpdate {
 		if req.OldObject == nil {
