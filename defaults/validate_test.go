@@ -84,7 +84,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestValidateDetail(t *testing.T) {
-	// The detail names the cause; the issue's example wording is what users see.
+	// The detail names the cause, in the words users see in kubectl's error.
 	for in, want := range map[string]string{
 		"30":  "must be a Go duration such as 30s or 5m (missing unit)",
 		"1d":  `must be a Go duration such as 30s or 5m (unknown unit "d")`,
