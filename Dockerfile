@@ -17,4 +17,8 @@ RUN CGO_ENABLED=0 go build -trimpath -tags grpcnotrace \
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/tidb-backup-guard /tidb-backup-guard
 USER 65532:65532
-ENTRYPOINT ["/tidb-backup-guard", "serve"]
+# The binary is the entrypoint and the command its argument, so that a Deployment's args
+# (the chart's: serve and its flags) and `docker run IMAGE explain ...` both read as the
+# command line they are.
+ENTRYPOINT ["/tidb-backup-guard"]
+CMD ["serve"]

@@ -109,7 +109,8 @@ start kube-apiserver "$bin/kube-apiserver" --etcd-servers http://127.0.0.1:2379 
 	--service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
 	--service-account-issuer https://kubernetes.default.svc --service-cluster-ip-range 10.96.0.0/16 \
 	--authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
-	--kubelet-client-certificate "$pki/kubelet-client.crt" --kubelet-client-key "$pki/kubelet-client.key"
+	--kubelet-client-certificate "$pki/kubelet-client.crt" --kubelet-client-key "$pki/kubelet-client.key" \
+	--kubelet-preferred-address-types InternalIP
 for _ in $(seq 120); do "$bin/kubectl" get --raw /readyz >/dev/null 2>&1 && break; sleep 0.5; done
 "$bin/kubectl" get --raw /readyz >/dev/null
 log "kube-apiserver ready"

@@ -1,8 +1,8 @@
 // Command image builds the tidb-backup-guard image as a tarball that `docker load`,
 // `ctr images import` and `kind load image-archive` accept, on machines without a Docker
 // engine. It reads the Dockerfile, so that the two cannot drift apart: it runs the build
-// stage's RUN ... go build line (its /out/ redirected), and copies the final stage's USER
-// and ENTRYPOINT into the image config. The image holds the binary, the CA bundle of the
+// stage's RUN ... go build line (its /out/ redirected), and copies the final stage's USER,
+// ENTRYPOINT and CMD into the image config. The image holds the binary, the CA bundle of the
 // build machine (what the distroless base would add) and an empty /tmp, and no base image:
 // a static binary needs none, and no registry is reachable here.
 //
@@ -91,6 +91,7 @@ type stage struct {
 	binary     string   // the binary's path in the image (the COPY --from=build target)
 	user       string   // the final stage's USER
 	entrypoint []string // the final stage's ENTRYPOINT (exec form)
+	cmd        []string // the final stage's CMD (exec form), if any
 }
 
 func readDockerfile(path string) (stage, error) {
@@ -106,6 +107,10 @@ func readDockerfile(path string) (stage, error) {
 			s.buildLine = strings.TrimPrefix(line, "RUN ")
 		case strings.HasPrefix(line, "USER "):
 			s.user = strings.TrimSpace(strings.TrimPrefix(line, "USER "))
+		case strings.HasPrefix(line, "CMD "):
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "CMD ")), &s.cmd); err != nil {
+				return stage{}, fmt.Errorf("CMD is not in exec form: %w", err)
+			}
 		case strings.HasPrefix(line, "ENTRYPOINT "):
 			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "ENTRYPOINT ")), &s.entrypoint); err != nil {
 				return stage{}, fmt.Errorf("ENTRYPOINT is not in exec form: %w", err)
@@ -176,6 +181,7 @@ func write(files map[string][]byte, s stage, out, tag, version string) error {
 	cfg.Created = v1.Time{Time: time.Unix(0, 0).UTC()} // reproducible
 	cfg.Config.User = s.user
 	cfg.Config.Entrypoint = s.entrypoint
+	cfg.Config.Cmd = s.cmd
 	cfg.Config.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "SSL_CERT_FILE=" + caBundle}
 	cfg.Config.Labels = map[string]string{"org.opencontainers.image.version": version}
 	if img, err = mutate.ConfigFile(img, cfg); err != nil {

@@ -86,7 +86,10 @@ func TestDockerfileRunsAsNonRoot(t *testing.T) {
 	assert.Contains(t, final, "distroless/static")
 	assert.True(t, strings.HasSuffix(final, ":nonroot"), final)
 	assert.Regexp(t, `(?m)^USER 65532:65532$`, d)
-	assert.Regexp(t, `(?m)^ENTRYPOINT \["/tidb-backup-guard", "serve"\]$`, d)
+	// The binary is the entrypoint; serve is the default command, which a Deployment's
+	// args replace (they start with serve: TestChartArgsParse runs them after it).
+	assert.Regexp(t, `(?m)^ENTRYPOINT \["/tidb-backup-guard"\]$`, d)
+	assert.Regexp(t, `(?m)^CMD \["serve"\]$`, d)
 
 	// The build stage's Go matches go.mod's.
 	mod, err := os.ReadFile(filepath.Join(root, "go.mod"))

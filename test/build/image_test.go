@@ -16,9 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Issue 29, item 2: make image builds the image without a daemon (hack/image, with
+// make image builds the image without a daemon (hack/image, with
 // go-containerregistry). Its config and content must be what the Dockerfile describes:
-// the same user and entrypoint, the binary from the same build line, stamped.
+// the same user, entrypoint and command, the binary from the same build line, stamped.
 func TestImageAgreesWithTheDockerfile(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "image.tar")
 	cmd := exec.Command("go", "run", ".", "-root", root, "-out", out, "-tag", "tidb-backup-guard:test", "-version", "v9.9.9-image")
@@ -43,6 +43,7 @@ func TestImageAgreesWithTheDockerfile(t *testing.T) {
 		Config           struct {
 			User       string
 			Entrypoint []string
+			Cmd        []string
 			Env        []string
 		}
 	}
@@ -57,6 +58,11 @@ func TestImageAgreesWithTheDockerfile(t *testing.T) {
 	var want []string
 	require.NoError(t, json.Unmarshal([]byte(entry[1]), &want))
 	assert.Equal(t, want, cfg.Config.Entrypoint)
+	cmdLine := regexp.MustCompile(`(?m)^CMD (\[.*\])$`).FindStringSubmatch(d)
+	require.NotNil(t, cmdLine)
+	var wantCmd []string
+	require.NoError(t, json.Unmarshal([]byte(cmdLine[1]), &wantCmd))
+	assert.Equal(t, wantCmd, cfg.Config.Cmd)
 	assert.Equal(t, "linux", cfg.OS)
 
 	require.Len(t, manifest[0].Layers, 1, "one layer, no base image")

@@ -51,7 +51,7 @@ spec:
 ` + policy
 }
 
-// Issue 29, item 3: the chart as users install it (its defaults: self-signed certificates,
+// The chart as users install it (its defaults: self-signed certificates,
 // 2 replicas, leader election, the restricted security context), the image as hack/image
 // built it, on a node that runs its pods.
 func TestChartOnARealNode(t *testing.T) {
@@ -134,6 +134,10 @@ func installGuard(t *testing.T, c client.Client) {
 	_, err = tool(t, "", "helm", "install", release, filepath.Join(os.Getenv("E2E_ROOT"), "charts", "tidb-backup-guard"),
 		"--namespace", namespace, "--create-namespace", "--wait", "--timeout", "4m",
 		"--set", "image.repository=docker.io/library/tidb-backup-guard", "--set", "image.tag=e2e", "--set", "image.pullPolicy=Never")
+	if err != nil {
+		_, _ = tool(t, "", "kubectl", "describe", "pods", "-n", namespace, "-l", "app.kubernetes.io/instance="+release)
+		_, _ = tool(t, "", "kubectl", "logs", "-n", namespace, "-l", "app.kubernetes.io/instance="+release, "--prefix", "--tail", "60")
+	}
 	require.NoError(t, err)
 	t.Logf("helm install --wait took %s", time.Since(start).Round(time.Millisecond))
 }

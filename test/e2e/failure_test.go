@@ -29,7 +29,7 @@ import (
 // nodeIP is the node's address (hack/e2e/node.sh): pods reach a process of the node there.
 const nodeIP = "10.99.0.1"
 
-// Issue 29, item 4: a failed log start through real pods. TiDB Operator's controller-manager
+// A failed log start through real pods. TiDB Operator's controller-manager
 // runs as a pod from its own chart; its backup Jobs run the real backup-manager, which runs
 // BR as it runs it (played by test/e2e/br against the story's PD); kube-controller-manager's
 // Job controller and garbage collector finish and delete the Jobs; BR and TiDB Operator

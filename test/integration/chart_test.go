@@ -3,11 +3,13 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -166,11 +168,24 @@ var chartCombinations = func() []struct {
 	}
 }()
 
-// Issue 29, item 5: what the chart passes is what the server accepts. For each combination
-// of values above (and a few more that change the args), the rendered container's args and
-// env go through the binary's own flag set (app.ServeFlags, as serve parses them) and its
-// validation: a flag the chart passes that the server does not know, or a value it refuses,
-// fails here, without a cluster.
+// dockerfileEntrypoint is the Dockerfile's ENTRYPOINT (exec form).
+func dockerfileEntrypoint(t *testing.T) []string {
+	t.Helper()
+	d, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "Dockerfile"))
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^ENTRYPOINT (\[.*\])$`).FindSubmatch(d)
+	require.NotNil(t, m, "the Dockerfile has an ENTRYPOINT in exec form")
+	var entry []string
+	require.NoError(t, json.Unmarshal(m[1], &entry))
+	require.NotEmpty(t, entry)
+	return entry
+}
+
+// What the chart passes is what the server accepts. For each combination of values above
+// (and a few more that change the args), the command line the container runs (the image's
+// entrypoint, then the rendered args) and its env go through the binary's own command tree
+// and validation (app.ParseServe): a flag the chart passes that the server does not know,
+// an argument serve does not take, or a value it refuses, fails here, without a cluster.
 func TestChartArgsParse(t *testing.T) {
 	more := [][]string{
 		{"admission.mode=cel"},
@@ -197,8 +212,8 @@ func TestChartArgsParse(t *testing.T) {
 			var dep appsv1.Deployment
 			find(t, c.objs(t), "Deployment", &dep)
 			container := dep.Spec.Template.Spec.Containers[0]
+			require.Empty(t, container.Command, "the image's entrypoint runs")
 			require.NotEmpty(t, container.Args)
-			require.Equal(t, "serve", container.Args[0])
 			env := map[string]string{}
 			for _, e := range container.Env {
 				switch {
@@ -210,10 +225,11 @@ func TestChartArgsParse(t *testing.T) {
 					t.Fatalf("env %s: a source this test cannot play: %+v", e.Name, e.ValueFrom)
 				}
 			}
-			opts, _, fs := app.ServeFlags()
-			require.NoError(t, fs.Parse(container.Args[1:]), "args %q", container.Args)
-			opts.BindEnv(fs, func(name string) string { return env[name] })
-			assert.Empty(t, opts.Validate(), "args %q env %v", container.Args, env)
+			// The command line the container runs: the image's entrypoint (the Dockerfile's,
+			// which hack/image copies), then the container's args in place of its CMD.
+			argv := append(dockerfileEntrypoint(t)[1:], container.Args...)
+			_, err := app.ParseServe(argv, func(name string) string { return env[name] })
+			assert.NoError(t, err, "command line %q env %v", argv, env)
 		})
 	}
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
 )
 
-// Issue 14: a log-start that fails once status.commitTs is set is decided once. Before
+// A log-start that fails once status.commitTs is set is decided once. Before
 // the fix, either story below made the reconciler rewrite the Backup ~80 times a second
 // with self-nesting messages; settled() is what sees it.
 func TestFailedLogStartWithCommitTsIsDecidedOnce(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
 )
 
-// Issue 28, items 2 to 4: failures that a retry or a resume cannot cure, beside the real
+// Failures that a retry or a resume cannot cure, beside the real
 // controller-manager. Each is recorded once and told with its remedy, and nothing is re-run.
 
 // A log-start refused by the storage for an expired token is not retried: the record and

@@ -20,7 +20,7 @@ import (
 	"github.com/tidb-backup-guard/tidb-backup-guard/test/testenv"
 )
 
-// Issue 16: running log backups whose task TiKV paused on an error, beside TiDB Operator's
+// Running log backups whose task TiKV paused on an error, beside TiDB Operator's
 // real controller-manager, with PD's etcd holding the keys as BR and TiKV write them. The
 // Cluster plays the log-resume pods (BR deletes the pause key; the backup-manager writes
 // the outcome) and the log backup advancer (a task that is not paused gets its global

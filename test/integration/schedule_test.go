@@ -45,7 +45,7 @@ spec:
 	return u
 }
 
-// Issue 28, item 1, beside the real controller-manager: a schedule that gets past admission
+// Beside the real controller-manager: a schedule that gets past admission
 // (created before the webhook, or where it does not select) loses its log backup to
 // TiDB Operator's maxBackups clean-up within a few ticks, which runs log-stop. The
 // reconciler warns about the schedule once and keeps a gauge at 1, and writes nothing.

@@ -295,7 +295,7 @@ func TestRealOperatorTrackerInterplay(t *testing.T) {
 	}
 }
 
-// Issue 20 beside the real controller-manager: a schedule whose log template leaves out
+// Beside the real controller-manager: a schedule whose log template leaves out
 // backupMode gets a log Backup from TiDB Operator's schedule controller, not a snapshot
 // Backup named log-<schedule>.
 func TestRealOperatorMakesALogBackupFromALogTemplate(t *testing.T) {
@@ -331,7 +331,7 @@ spec:
 		"the log retry policy came along from the template")
 	settled(t, op, map[string]int{"log-nomode": 0})
 
-	// Issue 28: a schedule whose maxBackups clean-up would delete its log backup is refused
+	// A schedule whose maxBackups clean-up would delete its log backup is refused
 	// (TestScheduleWithMaxBackupsLosesItsLogBackup shows what it does when let in).
 	deleting := deletingSchedule(t, "deleting")
 	deleting.SetNamespace(op.Namespace)

@@ -73,6 +73,10 @@ func MainAs(program string, args []string, stdout, stderr io.Writer) int {
 // cobra's completion. program is the file name it runs as; as PluginName it shows as
 // "kubectl backup-guard" (kubectl's plugin display name).
 func NewCommand(program string) *cobra.Command {
+	return newCommand(program, serveCommand(ServeFlags()))
+}
+
+func newCommand(program string, serve *cobra.Command) *cobra.Command {
 	root := &cobra.Command{
 		Use:   program,
 		Short: "Retry policy webhooks and retries for TiDB Operator log backups",
@@ -94,7 +98,7 @@ func NewCommand(program string) *cobra.Command {
 		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl backup-guard"}
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(serveCommand(), explainCommand(), auditCommand(), renderPoliciesCommand(), versionCommand())
+	root.AddCommand(serve, explainCommand(), auditCommand(), renderPoliciesCommand(), versionCommand())
 	return root
 }
 
@@ -129,8 +133,35 @@ func versionCommand() *cobra.Command {
 	}
 }
 
-func serveCommand() *cobra.Command {
+// ParseServe parses a command line as the binary does (the command tree, its flags and
+// arguments, then the environment through getenv), without running it, and returns the
+// options serve would run with and their problems. args are what follows the program's
+// name: the image's entrypoint arguments, then the container's. A deployment's command
+// line is checked with it (the chart's, in the tests).
+func ParseServe(args []string, getenv func(string) string) (*Options, error) {
 	opts, zapOpts, fs := ServeFlags()
+	root := newCommand("tidb-backup-guard", serveCommand(opts, zapOpts, fs))
+	c, rest, err := root.Find(args)
+	if err != nil {
+		return nil, err
+	}
+	if c.Name() != "serve" {
+		return nil, fmt.Errorf("%q runs %q, not serve", args, c.CommandPath())
+	}
+	if err := c.ParseFlags(rest); err != nil {
+		return nil, err
+	}
+	if err := c.ValidateArgs(c.Flags().Args()); err != nil {
+		return nil, err
+	}
+	opts.BindEnv(c.Flags(), getenv)
+	if errs := opts.Validate(); len(errs) > 0 {
+		return opts, errs.ToAggregate()
+	}
+	return opts, nil
+}
+
+func serveCommand(opts *Options, zapOpts *zap.Options, fs *pflag.FlagSet) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the webhook server and the reconciler",
