@@ -186,7 +186,6 @@ func startTiDBOperator(ctx context.Context, env *testenv.Env) (*testenv.TiDBOper
 	return tidb, nil
 }
 
-
 // startServer runs the binary with a fresh certificate and waits until it is ready. It
 // returns the process, the webhook base URL, the metrics URL and the CA.
 func startServer(ctx context.Context, env *testenv.Env, binary, pdEndpoint string) (*exec.Cmd, string, string, []byte, error) {

@@ -55,7 +55,6 @@ func get(t *testing.T, gvk schema.GroupVersionKind, ns, name string) *unstructur
 
 var logDefaults = map[string]any{"minRetryDuration": "30s", "maxRetryTimes": int64(5), "retryTimeout": "30m"}
 
-
 func TestWebhooksThroughTheAPIServer(t *testing.T) {
 	startWebhooks(t)
 	ctx := t.Context()
