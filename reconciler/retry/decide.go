@@ -212,20 +212,20 @@ func Decide(in Input) Decision {
 	// A failure of the current command comes before an episode of another command:
 	// recording it replaces that episode, in the same write.
 	f := detectFailure(b, cmd, in.Job)
+	var left Decision // why decideFailure leaves the failure alone
 	if f != nil {
-		if d := decideFailure(in, cmd, f); d.Action != ActNone {
-			return d
+		if left = decideFailure(in, cmd, f); left.Action != ActNone {
+			return left
 		}
 	}
 	if ep != nil && ep.Command != cmd && commandSucceeded(b, ep.Command, nil) {
 		return closePause(in, Decision{Action: ActCloseEpisode, Command: ep.Command, Reason: ReasonRetrySucceeded, Message: closeMessage(b, ep)})
 	}
+	if f != nil {
+		return left
+	}
 	e := b.Entries[cmd]
 	switch {
-	case f != nil: // decideFailure left it: older than the retry window
-		policy, _ := in.Config.Effective(b.Policy, b.KeepSchemaDefaults, PolicyPath)
-		return nothing("%s failed at %s, longer ago than retryTimeout %s, so it is left as it is",
-			cmd, RFC3339(f.at), defaults.FormatDuration(policy.RetryTimeout))
 	case e.Failed != nil && ownFailedReason(e.Failed.Reason):
 		return nothing("%s was marked failed by this reconciler (%s)", cmd, JoinReason(e.Failed.Reason, e.Failed.Message))
 	case cmd == CmdPause:
@@ -345,7 +345,8 @@ func decideFailure(in Input, cmd string, f *failure) Decision {
 	case !f.at.IsZero() && n == 1 && in.Now.Sub(f.at) > policy.RetryTimeout:
 		// A failure older than the whole retry window (for example from before this
 		// server was installed) is left as it is.
-		return none
+		return nothing("%s failed at %s, longer ago than retryTimeout %s, so it is left as it is",
+			cmd, RFC3339(f.at), defaults.FormatDuration(policy.RetryTimeout))
 	case n > policy.MaxRetryTimes:
 		return giveUp(ReasonRetryExhausted, ReasonRetryLimitExceeded,
 			fmt.Sprintf("gave up after %d retries (maxRetryTimes %d); last error: %s", n-1, policy.MaxRetryTimes, lastErr))
